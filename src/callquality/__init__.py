@@ -1,0 +1,41 @@
+"""callquality: from call-center recordings to a governed call-quality model and coaching.
+
+Quick start::
+
+    import callquality as cq
+    calls = cq.load_calls("examples/fixtures")
+    features = cq.extract(calls, groups=("acoustic", "interaction"))
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .calls import Call, Segment, Transcript, Word, load_call, load_calls
+from .exceptions import CallLoadError, CallQualityError, MissingExtraError
+from .schema import FEATURES, GROUPS, FeatureSpec, feature_names
+
+__all__ = [
+    "FEATURES",
+    "GROUPS",
+    "Call",
+    "CallLoadError",
+    "CallQualityError",
+    "FeatureSpec",
+    "MissingExtraError",
+    "Segment",
+    "Transcript",
+    "Word",
+    "__version__",
+    "extract",
+    "feature_names",
+    "load_call",
+    "load_calls",
+]
+
+
+def __getattr__(name: str):  # lazy: keep `import callquality` light
+    if name == "extract":
+        from .features.extractor import extract
+
+        return extract
+    raise AttributeError(f"module 'callquality' has no attribute {name!r}")
