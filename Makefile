@@ -1,0 +1,54 @@
+# callquality — every target installs what it needs itself.
+#   make demo   run the main job on the local backend and the fixture audio
+#   make test   run the test suite
+#   make lint   ruff + mypy
+#   make bench  benchmarks against peers (openSMILE, Praat/parselmouth, librosa)
+#   make fixtures  regenerate (or enlarge: N_CALLS=200) the fixture corpus
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# torch is pinned to the CPU build; nothing may let pip pick a newer (CUDA) torch.
+PIPC   := $(PIP) install -c constraints.txt
+STAMP  := $(VENV)/.installed
+N_CALLS ?= 60
+SEED    ?= 7
+
+.PHONY: install sysdeps demo test lint bench fixtures clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml requirements-dev.txt constraints.txt
+	$(PIPC) -q torch==2.13.0
+	$(PIPC) -q -e . -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) sysdeps
+
+# espeak-ng and sox synthesise and check the fixture corpus (Debian packages).
+sysdeps:
+	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 || { \
+	  echo "installing espeak-ng and sox (apt-get)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng sox >/dev/null; }
+
+demo: install
+	$(PY) examples/demo.py --fixtures examples/fixtures
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m mypy
+
+bench: install
+	$(PY) benchmarks/run.py
+
+fixtures: install
+	$(PY) examples/generate_fixtures.py --out examples/fixtures --n-calls $(N_CALLS) --seed $(SEED)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
