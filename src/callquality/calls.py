@@ -141,8 +141,7 @@ class Transcript:
             "language": self.language,
             "segments": [
                 {"speaker": s.speaker, "start": s.start, "end": s.end, "text": s.text,
-                 "words": [{"text": w.text, "start": w.start, "end": w.end}
-                           for w in s.words]}
+                 "words": [_word_dict(w) for w in s.words]}
                 for s in self.segments
             ],
         }
@@ -157,6 +156,13 @@ class Transcript:
         return model.to_transcript(source=data.get("source") or source)
 
 
+def _word_dict(w: Word) -> dict[str, Any]:
+    d: dict[str, Any] = {"text": w.text, "start": w.start, "end": w.end}
+    if w.confidence is not None:
+        d["confidence"] = w.confidence
+    return d
+
+
 # --------------------------------------------------------------------------- sidecar model
 
 
@@ -166,6 +172,14 @@ class _WordModel(BaseModel):
     start: float = Field(ge=0)
     end: float = Field(ge=0)
     confidence: float | None = None
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, v: float, info: Any) -> float:
+        start = info.data.get("start")
+        if start is not None and v < start:
+            raise ValueError(f"end {v} is before start {start}")
+        return v
 
 
 class _SegmentModel(BaseModel):
@@ -304,7 +318,7 @@ class Call:
         """Decode piece by piece (bounded memory); see :func:`callquality.audio.iter_audio_chunks`."""
         if self._samples is not None:
             y = self.audio(sr, mono=mono)
-            step = max(1, int(round(chunk_sec * (sr or self.sample_rate))))
+            step = max(1, round(chunk_sec * (sr or self.sample_rate)))
             for i in range(0, y.shape[1], step):
                 yield y[:, i:i + step]
             return
@@ -346,17 +360,26 @@ class Call:
                    metadata=dict(metadata or {}), _samples=arr)
 
 
+def _channels_problem(chans: tuple[str, ...], n_channels: int) -> str | None:
+    if len(chans) != n_channels:
+        return (f"channels={list(chans)} names {len(chans)} speakers but the audio has "
+                f"{n_channels} channel(s)")
+    if len(set(chans)) != len(chans):
+        return f"channels={list(chans)} repeats a speaker"
+    if any(not c for c in chans):
+        return f"channels={list(chans)} has an empty speaker name"
+    return None
+
+
 def _resolve_channels(where: str | Path, channels: Sequence[str] | None,
                       n_channels: int) -> tuple[str, ...]:
+    """Speaker of each channel; a wrong ``channels=`` argument is a ConfigurationError."""
     if channels is None:
         return DEFAULT_STEREO_CHANNELS if n_channels == 2 else (MIXED,)
     chans = tuple(str(c) for c in channels)
-    if len(chans) != n_channels:
-        raise ConfigurationError(
-            f"{where}: channels={list(chans)} names {len(chans)} speakers but the audio has "
-            f"{n_channels} channel(s)")
-    if len(set(chans)) != len(chans):
-        raise ConfigurationError(f"{where}: channels={list(chans)} repeats a speaker")
+    problem = _channels_problem(chans, n_channels)
+    if problem:
+        raise ConfigurationError(f"{where}: {problem}")
     return chans
 
 
@@ -365,12 +388,17 @@ def _coerce_transcript(where: str | Path, t: Transcript | dict[str, Any] | str |
     if t is None or isinstance(t, Transcript):
         return t
     if isinstance(t, (str, Path)):
+        tpath = Path(t)
         try:
-            t = json.loads(Path(t).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SidecarError(t, f"cannot read transcript JSON: {exc}") from exc
+            t = json.loads(tpath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SidecarError(tpath, f"cannot read transcript JSON: {exc}") from exc
         if isinstance(t, dict) and "transcript" in t and "segments" not in t:
             t = t["transcript"]
+        if not isinstance(t, dict):
+            raise SidecarError(tpath, f"transcript JSON must be an object, got "
+                                      f"{type(t).__name__}")
+        where = tpath
     if not isinstance(t, dict):
         raise ConfigurationError(f"{where}: transcript must be a Transcript, dict or path")
     try:
@@ -435,24 +463,39 @@ def load_call(
         meta = {k: v for k, v in (sc.model_extra or {}).items()}
 
     cid = call_id or (sc.call_id if sc and sc.call_id else p.stem)
-    chans = _resolve_channels(p, channels if channels is not None else
-                              (sc.channels if sc else None), info.n_channels)
+    if channels is None and sc is not None and sc.channels is not None:
+        # The sidecar's channels are data, not arguments: a mismatch is the sidecar's fault.
+        sc_chans = tuple(sc.channels)
+        problem = _channels_problem(sc_chans, info.n_channels)
+        if problem:
+            raise SidecarError(sc_path or p, f"sidecar {problem}")
+        chans = sc_chans
+    else:
+        chans = _resolve_channels(p, channels, info.n_channels)
     tr: Transcript | None
+    tr_where: Path = p  # the file to blame for an inconsistent transcript
     if transcript is not None:
         tr = _coerce_transcript(p, transcript)
+        if isinstance(transcript, (str, Path)):
+            tr_where = Path(transcript)
     elif sc is not None and sc.transcript is not None:
         tr = sc.transcript.to_transcript(source="sidecar")
+        tr_where = sc_path or p
     else:
         tr = None
     if tr is not None:
-        late = [s for s in tr.segments if s.start > info.duration_sec + 0.5]
+        # Segment (and word) ends may overshoot the audio by up to 0.5 s (ASR rounding).
+        limit = info.duration_sec + 0.5
+        late = [s for s in tr.segments
+                if s.end > limit or any(w.end > limit for w in s.words)]
         if late:
-            raise SidecarError(sc_path or p, f"transcript segment at {late[0].start:.2f} s lies "
-                                             f"beyond the audio's {info.duration_sec:.2f} s")
+            raise SidecarError(tr_where, f"transcript segment {late[0].start:.2f}-"
+                                         f"{late[0].end:.2f} s lies beyond the audio's "
+                                         f"duration of {info.duration_sec:.2f} s")
         unknown = sorted(set(tr.speakers) - set(chans) - {AGENT, CUSTOMER})
         if unknown:
-            raise SidecarError(sc_path or p, f"transcript speakers {unknown} are not among the "
-                                             f"channels {list(chans)}")
+            raise SidecarError(tr_where, f"transcript speakers {unknown} are not among the "
+                                         f"channels {list(chans)}")
 
     if validate:
         for _ in iter_audio_chunks(p, chunk_sec=120.0, info=info):
