@@ -44,6 +44,7 @@ __all__ = [
     "FeatureViewSpec",
     "Labeler",
     "ModelVersionInfo",
+    "PersistableModel",
     "PredictionLog",
     "PredictionMonitor",
     "Registry",
@@ -104,6 +105,8 @@ class ModelVersionInfo:
     comment: str = ""
     lineage: Mapping[str, Any] = field(default_factory=dict)  # dataset snapshot, run id, signature
     is_default: bool = False
+    artifact_sha256: str = ""  # sha256 over the artifact's file manifest (names, sizes, sha256)
+    model_type: str = ""  # "module:Class" whose load(directory) classmethod loads the artifact
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class RunInfo:
     params: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    artifacts: tuple[str, ...] = ()  # relative POSIX paths of the run's artifact files
 
 
 # --------------------------------------------------------------------------- components
@@ -164,6 +168,15 @@ class TrainedModel(Protocol):
 
 
 @runtime_checkable
+class PersistableModel(Protocol):
+    """A model the registry can store: it saves itself into a folder and its class loads it
+    back with the classmethod ``load(directory)``; no pickle."""
+
+    def save(self, path: Any) -> Any:
+        ...
+
+
+@runtime_checkable
 class Trainer(Protocol):
     """Fits a :class:`TrainedModel` on a training table (features + label column)."""
 
@@ -179,10 +192,15 @@ class Registry(Protocol):
     """Model registry: models, numbered or named versions, metrics, aliases, lineage."""
 
     def log_model(self, model: TrainedModel, *, model_name: str, version_name: str | None = None,
-                  metrics: Mapping[str, Any] | None = None, comment: str = "",
+                  metrics: Mapping[str, Any] | None = None,
+                  params: Mapping[str, Any] | None = None, comment: str = "",
                   lineage: Mapping[str, Any] | None = None,
                   tags: Mapping[str, str] | None = None) -> ModelVersionInfo:
-        """Store a new version (checksummed artifact, no pickle) and return its info."""
+        """Store a new version (checksummed artifact, no pickle) and return its info.
+
+        ``model`` saves itself with ``model.save(directory)`` and its class loads it back with
+        the classmethod ``load(directory)`` (see :class:`PersistableModel`). Names are SQL
+        identifiers; ``version_name=None`` numbers versions ``V1, V2, ...``."""
         ...
 
     def get_version(self, model_name: str, version_or_alias: str | None = None
@@ -194,6 +212,15 @@ class Registry(Protocol):
         ...
 
     def models(self) -> list[str]:
+        ...
+
+    def show_models(self) -> pd.DataFrame:
+        """One row per model (name, created_on, default_version_name, versions, aliases)."""
+        ...
+
+    def show_versions(self, model_name: str) -> pd.DataFrame:
+        """One row per version (name, created_on, aliases, is_default_version, comment,
+        metrics, params, tags, lineage, model_type, artifact_sha256)."""
         ...
 
     def load_model(self, ref: str) -> TrainedModel:
@@ -218,6 +245,10 @@ class Registry(Protocol):
         """Refused for an aliased version unless ``force``."""
         ...
 
+    def delete_model(self, model_name: str, *, force: bool = False) -> None:
+        """Delete a model and all its versions; refused while it has aliases unless ``force``."""
+        ...
+
 
 @runtime_checkable
 class FeatureStore(Protocol):
@@ -233,8 +264,9 @@ class FeatureStore(Protocol):
     def get_feature_view(self, name: str, version: str) -> FeatureViewSpec:
         ...
 
-    def ingest(self, view: str, df: pd.DataFrame, *, version: str = "v1") -> int:
-        """Upsert rows (by join keys + timestamp); returns the number of rows written."""
+    def ingest(self, view: str, df: pd.DataFrame, *, version: str | None = None) -> int:
+        """Upsert rows (by join keys + timestamp); returns the number of rows written.
+        ``version=None`` (or ``view="name/version"``) picks the view's newest version."""
         ...
 
     def retrieve_feature_values(self, spine: pd.DataFrame, views: Sequence[str], *,
@@ -246,6 +278,15 @@ class FeatureStore(Protocol):
     def get_online_features(self, view: str, keys: Sequence[Any],
                             feature_names: Sequence[str] | None = None) -> pd.DataFrame:
         """Latest row per key from the online store (low latency)."""
+        ...
+
+    def list_feature_views(self) -> pd.DataFrame:
+        """One row per registered view version."""
+        ...
+
+    def freshness(self, view: str | None = None) -> pd.DataFrame:
+        """Per view version: last event time, last ingestion time, lag (now - last event) and
+        whether it is within the view's ``target_lag``."""
         ...
 
 
@@ -289,6 +330,8 @@ class PredictionLog(Protocol):
 
     def read(self, *, model_name: str | None = None, start: datetime | None = None,
              end: datetime | None = None) -> pd.DataFrame:
+        """Predictions with ``start <= predicted_at < end`` joined with their actuals
+        (``actual``, ``actual_at``; missing until they arrive), oldest first."""
         ...
 
 
@@ -316,3 +359,7 @@ class Backend(Protocol):
     feature_store: FeatureStore
     experiments: ExperimentTracker
     predictions: PredictionLog
+
+    def close(self) -> None:
+        """Release connections; the object is unusable afterwards (idempotent)."""
+        ...
