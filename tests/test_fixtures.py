@@ -253,5 +253,27 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
                    check=True, timeout=120)
     made = sorted(p.name for p in tmp_path.iterdir())
     assert made == [f"call_000{i}.{ext}" for i in (1, 2, 3) for ext in ("flac", "json")]
-    for name in made:
-        assert (tmp_path / name).read_bytes() == (FIXTURES / name).read_bytes(), name
+    # Same seed, same setup -> byte-identical; allow for other builds of the numeric libraries
+    # (scipy, soxr, libFLAC) a couple of LSBs of audio and 1 ms of timing.
+    for i in (1, 2, 3):
+        new, _ = sf.read(tmp_path / f"call_000{i}.flac", dtype="int16")
+        old, _ = sf.read(FIXTURES / f"call_000{i}.flac", dtype="int16")
+        assert new.shape == old.shape
+        assert np.abs(new.astype(int) - old.astype(int)).max() <= 2, i
+        _assert_close(json.loads((tmp_path / f"call_000{i}.json").read_text()),
+                      json.loads((FIXTURES / f"call_000{i}.json").read_text()), f"call_000{i}")
+
+
+def _assert_close(a: object, b: object, where: str) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert abs(float(a) - float(b)) <= 1e-3, (where, a, b)  # type: ignore[arg-type]
+    else:
+        assert a == b, (where, a, b)

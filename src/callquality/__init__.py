@@ -10,6 +10,7 @@ Quick start::
 from __future__ import annotations
 
 from ._version import __version__
+from .backends import connect
 from .calls import Call, Segment, Transcript, Word, load_call, load_calls
 from .exceptions import CallLoadError, CallQualityError, MissingExtraError
 from .schema import FEATURES, GROUPS, FeatureSpec, feature_names
@@ -26,6 +27,7 @@ __all__ = [
     "Transcript",
     "Word",
     "__version__",
+    "connect",
     "extract",
     "feature_names",
     "load_call",

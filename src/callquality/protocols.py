@@ -49,8 +49,8 @@ __all__ = [
     "PredictionMonitor",
     "Registry",
     "RunInfo",
-    "Trainer",
     "TrainedModel",
+    "Trainer",
 ]
 
 
