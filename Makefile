@@ -46,6 +46,8 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/training.py
+	$(PY) benchmarks/storage.py
 
 fixtures: install
 	$(PY) examples/generate_fixtures.py --out examples/fixtures --n-calls $(N_CALLS) --seed $(SEED)

@@ -32,7 +32,10 @@ __all__ = [
     "feature_names",
     "load_call",
     "load_calls",
+    "training",
 ]
+
+_LAZY_MODULES = ("training", "features", "backends", "testing", "protocols", "audio")
 
 
 def __getattr__(name: str):  # lazy: keep `import callquality` light
@@ -40,4 +43,8 @@ def __getattr__(name: str):  # lazy: keep `import callquality` light
         from .features.extractor import extract
 
         return extract
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'callquality' has no attribute {name!r}")
