@@ -1,0 +1,436 @@
+"""Fundamental frequency (F0) by YIN, batched in PyTorch.
+
+:func:`yin` implements de Cheveigné & Kawahara (2002), "YIN, a fundamental frequency estimator
+for speech and music", JASA 111(4):1917-1930:
+
+1. difference function ``d(tau) = sum_{j<W} (x_j - x_{j+tau})^2`` for every analysed frame at
+   once through the FFT: ``d(tau) = e(0) + e(tau) - 2 c(tau)``, with ``c`` the cross-correlation
+   of the frame's first ``W`` samples with the frame and ``e(tau)`` the energy of the window
+   shifted by ``tau`` (cumulative sums);
+2. the cumulative mean normalised difference (CMND) ``d'(tau) = d(tau) tau / sum_{k=1..tau} d(k)``,
+   ``d'(0) = 1``;
+3. absolute threshold: the first dip of ``d'`` below ``max(threshold, min d' + 0.1)``, followed
+   down to its local minimum (the relative part keeps breathy speech, whose best dip rarely
+   reaches 0.1, from falling to the global minimum, which is often the double period);
+4. parabolic interpolation of the chosen dip;
+5. best local estimate: a frame whose neighbour within +-``neighbours`` frames is clearly more
+   periodic is re-estimated within +-20 % of that neighbour's period;
+
+followed by two smoothing steps that stand in for the path finder of Praat's ``To Pitch (ac)``
+(which a frame-wise tracker lacks):
+
+6. octave-jump correction: a voiced frame more than a factor 1.5 off the median period of the
+   voiced frames within +-``smooth`` frames is re-estimated within +-20 % of that median, or
+   made unvoiced if no periodic dip is there;
+7. voiced/unvoiced hysteresis: an unvoiced gap of at most ``max_gap`` frames between two voiced
+   frames whose periods agree within 20 % is voiced when every gap frame has a dip within
+   +-20 % of their mean period below ``gap_threshold`` (a short unvoiced gap inside a vowel is
+   almost always an analysis dropout; Praat's voiced/unvoiced transition cost bridges it too).
+
+The output lives on the call-level analysis grid of
+:func:`callquality.features.functional.frame_grid` (frame ``t`` centred at
+``(t + 0.5) * hop_length / sr`` seconds, ``T = ceil(n_samples / hop_length)``), so it lines up
+with every other frame track of the extractor.
+
+Voicing decision. A frame is *voiced* when (before step 7) all of these hold:
+
+* it is analysed (``mask`` true, when a mask is given);
+* it is not silent: its peak amplitude over the central ``1 / fmin`` seconds is at least
+  ``silence_threshold`` (default 0.03, Praat's) times the row's peak (``max |y - mean(y)|``);
+  silent frames are not analysed at all;
+* its aperiodicity ``d'(tau*)`` (the CMND at the chosen dip: 0 = perfectly periodic, about 1 =
+  noise) is below ``voicing_threshold`` (default 0.4; for a stationary signal ``d' ~ 1 - r``,
+  with ``r`` the normalised autocorrelation, so this is close to Praat's voicing threshold of
+  0.45 on ``r``);
+* the chosen period lies strictly inside the lag range (a dip at the longest lag means a
+  period longer than ``1 / fmin``).
+
+The row's mean is removed before analysis (a DC offset changes nothing). Everything is
+device-agnostic and deterministic; frames outside ``mask`` or silent are not computed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from . import functional as F
+
+__all__ = ["PitchTrack", "pitch_stats", "yin"]
+
+#: Step 3's relative threshold: a dip counts when below the global minimum plus this.
+DIP_MARGIN = 0.1
+#: Frames per chunk of the FFT stage (bounded memory, cache-friendly on CPU).
+CHUNK_FRAMES = 2048
+
+
+class PitchTrack(NamedTuple):
+    """A frame-level F0 track on the analysis grid; every field has shape ``(..., T)``.
+
+    Attributes:
+        f0: fundamental frequency in Hz, ``NaN`` where the frame is unvoiced or not analysed.
+        voiced: ``True`` where the frame is voiced (then ``f0`` is finite).
+        aperiodicity: YIN's cumulative mean normalised difference at the chosen period
+            (dimensionless; 0 = perfectly periodic, about 1 = aperiodic); ``NaN`` where the
+            frame was not analysed (outside ``mask``, or silent).
+    """
+
+    f0: torch.Tensor
+    voiced: torch.Tensor
+    aperiodicity: torch.Tensor
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def frame_xcorr(frames: torch.Tensor, win: int, n_lags: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward cross-correlation of each frame's first ``win`` samples with the frame.
+
+    ``frames (N, L)`` with ``L >= win + n_lags - 1``. Returns ``(c, e0, e)``: ``c (N, n_lags)``
+    with ``c[:, k] = sum_{j<win} x_j x_{j+k}``, ``e0 (N, 1)`` the energy of the first window and
+    ``e (N, n_lags)`` the energy of the window shifted by ``k``. FFT-based (zero padding to a
+    power of two at least ``L``, so there is no circular wrap).
+    """
+    length = frames.shape[-1]
+    nfft = _next_pow2(length)
+    spec = torch.fft.rfft(frames, n=nfft)
+    spec_w = torch.fft.rfft(frames[:, :win], n=nfft)
+    c = torch.fft.irfft(spec.mul_(spec_w.conj_physical_()), n=nfft)[:, :n_lags]
+    cs = frames.square().cumsum(dim=-1)
+    e0 = cs[:, win - 1:win]
+    e = cs[:, win - 1:win - 1 + n_lags] - torch.nn.functional.pad(cs[:, :n_lags - 1], (1, 0))
+    return c, e0, e
+
+
+def _cmnd(frames: torch.Tensor, win: int, n_lags: int) -> torch.Tensor:
+    """CMND ``d'`` for lags ``1 .. n_lags - 1``: ``(N, L) -> (N, n_lags - 1)`` (column ``j`` is
+    lag ``j + 1``); silent frames get 1 (aperiodic)."""
+    c, e0, e = frame_xcorr(frames, win, n_lags)
+    d = (e[:, 1:] + e0).sub_(c[:, 1:], alpha=2.0).clamp_min_(0.0)
+    cum = d.cumsum(dim=-1)
+    tau = torch.arange(1, n_lags, device=frames.device, dtype=frames.dtype)
+    return d.mul_(tau).div_(cum).nan_to_num_(nan=1.0, posinf=1.0)
+
+
+def _runs(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Runs of ``True`` in ``v (R, T)``: ``(row, first, last)`` (inclusive), in row-time order."""
+    pad = torch.nn.functional.pad(v.to(torch.int8), (1, 1))
+    dv = pad[:, 1:] - pad[:, :-1]
+    r0, s = torch.nonzero(dv == 1, as_tuple=True)
+    _, e = torch.nonzero(dv == -1, as_tuple=True)
+    return r0, s, e - 1
+
+
+class _Grid:
+    """Maps between compact per-analysed-frame arrays ``(N,)`` and the grid ``(R, T)``."""
+
+    def __init__(self, idx_r: torch.Tensor, idx_t: torch.Tensor, n_rows: int, n_t: int) -> None:
+        self.idx_r, self.idx_t = idx_r, idx_t
+        self.shape = (n_rows, n_t)
+        self.index = torch.full(self.shape, -1, dtype=torch.long, device=idx_r.device)
+        self.index[idx_r, idx_t] = torch.arange(idx_r.numel(), device=idx_r.device)
+
+    def scatter(self, values: torch.Tensor, fill: float | bool) -> torch.Tensor:
+        out = torch.full(self.shape, fill, dtype=values.dtype, device=values.device)
+        out[self.idx_r, self.idx_t] = values
+        return out
+
+    def gather(self, full: torch.Tensor) -> torch.Tensor:
+        return full[self.idx_r, self.idx_t]
+
+
+def _parabolic_offset(left: torch.Tensor, mid: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """Vertex offset in [-1, 1] of the parabola through three equally spaced points (0 if flat)."""
+    den = left - 2.0 * mid + right
+    off = 0.5 * (left - right) / torch.where(den > 0, den, torch.ones_like(den))
+    return torch.where(den > 0, off, torch.zeros_like(off)).clamp(-1.0, 1.0)
+
+
+def _candidates(dprime: torch.Tensor, tau_min: int, tau_max: int, threshold: float,
+                n_dips: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Period candidates of each frame from its CMND ``(N, n_lags)``.
+
+    The ``n_dips`` lowest local minima of ``d'`` strictly inside ``(tau_min, tau_max)`` plus
+    YIN's own choice (step 3: the first dip below ``max(threshold, min d' + DIP_MARGIN)``,
+    followed down to its local minimum) when it is another one. Returns
+    ``(period, value, global_min)``: parabolically interpolated periods in samples and the
+    interpolated ``d'`` at them, ``(N, n_dips + 1)`` (value ``inf`` = no candidate), and the
+    lowest ``d'`` in the lag range ``(N,)``.
+    """
+    d = dprime[:, tau_min - 2:tau_max + 1]              # column j is lag j + 1
+    mid, left, right = d[:, 1:-1], d[:, :-2], d[:, 2:]
+    is_min = (mid <= left) & (mid < right)
+    is_min[:, 0] = False
+    is_min[:, -1] = False
+    glob = mid.amin(dim=-1, keepdim=True)
+    k = min(n_dips, mid.shape[-1])
+    _, idx = torch.topk(mid.masked_fill(~is_min, math.inf), k, dim=-1, largest=False,
+                        sorted=False)
+    # YIN's step 3: the first local minimum at or after the first lag below the threshold
+    below = mid < (glob + DIP_MARGIN).clamp_min(threshold)
+    first = below.to(torch.uint8).argmax(dim=-1, keepdim=True)
+    lags = torch.arange(mid.shape[-1], device=mid.device)
+    yin_pick = (is_min & (lags >= first)).to(torch.uint8).argmax(dim=-1, keepdim=True)
+    dup = (idx == yin_pick).any(dim=-1, keepdim=True)
+    idx = torch.cat([idx, yin_pick], dim=-1)
+    ok = is_min.gather(1, idx)
+    ok[:, -1:] &= ~dup
+    lv, mv, rv = left.gather(1, idx), mid.gather(1, idx), right.gather(1, idx)
+    off = _parabolic_offset(lv, mv, rv)
+    value = torch.where(ok, (mv - 0.25 * (lv - rv) * off).clamp_min(0.0), math.inf)
+    period = (idx + tau_min).to(dprime.dtype) + off
+    return period, value, glob[:, 0]
+
+
+def _viterbi(grid: _Grid, live: torch.Tensor, strength: torch.Tensor, logf: torch.Tensor,
+             jump_cost: float, vuv_cost: float) -> torch.Tensor:
+    """Best path through the candidates, Praat's path finder, batched over segments.
+
+    ``strength (N, K)``: state 0 unvoiced, states ``1..`` voiced candidates (``-inf`` = none);
+    ``logf (N, K)``: their log2 frequency (``NaN`` for state 0). Segments are runs of ``live``
+    grid frames; the frames around a segment are unvoiced for sure, so entering and leaving
+    voicing at a segment edge costs ``vuv_cost``. Returns the chosen state per compact frame
+    (0 outside the segments). The loop runs over positions within a segment, all segments at
+    once (the longest first), so its length is that of the longest segment.
+    """
+    dev = strength.device
+    n_states = strength.shape[-1]
+    state = torch.zeros(strength.shape[0], dtype=torch.long, device=dev)
+    s_row, s_first, s_last = _runs(live)
+    n_seg = s_row.numel()
+    if n_seg == 0:
+        return state
+    lens = s_last - s_first + 1
+    order = torch.argsort(lens, descending=True, stable=True)
+    s_row, s_first, lens = s_row[order], s_first[order], lens[order]
+    l_max = int(lens[0].item())
+    # counts[p] = number of segments longer than p (a prefix, as they are sorted)
+    counts_t = torch.bincount(lens, minlength=l_max + 1).flip(0).cumsum(0).flip(0)[1:]
+    counts = counts_t.tolist()
+    offsets = [0, *torch.cumsum(counts_t, 0).tolist()]
+    # compact frame index of (segment s, position p), laid out position-major
+    seg_of = torch.repeat_interleave(torch.arange(n_seg, device=dev), lens)
+    start = torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
+    p_of = torch.arange(seg_of.numel(), device=dev) - start
+    offs = torch.tensor(offsets[:-1], device=dev)
+    slot = offs[p_of] + seg_of
+    frame = grid.index[s_row[seg_of], s_first[seg_of] + p_of]
+    flat = torch.empty_like(frame)
+    flat[slot] = frame
+    # the predecessor of (segment s, position p) is (s, p - 1); position 0 has none
+    prev = torch.empty_like(frame)
+    prev_frame = torch.where(p_of > 0, grid.index[s_row[seg_of], s_first[seg_of] + p_of - 1],
+                             frame)
+    prev[slot] = prev_frame
+    # transition costs into every frame from its predecessor (vectorised once)
+    lp, lc = logf[prev], logf[flat]
+    vp = torch.isfinite(lp)[:, :, None]
+    vc = torch.isfinite(lc)[:, None, :]
+    jump = torch.nan_to_num((lp[:, :, None] - lc[:, None, :]).abs(), nan=0.0)
+    cost = torch.where(vp & vc, jump_cost * jump, torch.where(vp ^ vc, vuv_cost, 0.0))
+    gain = strength[flat]
+    edge = torch.where(torch.arange(n_states, device=dev) > 0, -vuv_cost, 0.0).to(strength.dtype)
+
+    delta = gain[:counts[0]] + edge
+    final = torch.zeros(n_seg, dtype=torch.long, device=dev)
+    psis: list[torch.Tensor] = []
+    for p in range(1, l_max):
+        m, m_prev = counts[p], counts[p - 1]
+        if m < m_prev:   # segments of length p end at p - 1
+            final[m:m_prev] = (delta[m:m_prev] + edge).argmax(dim=-1)
+        a, b = offsets[p], offsets[p + 1]
+        best, arg = (delta[:m, :, None] - cost[a:b]).max(dim=1)
+        delta = best + gain[a:b]
+        psis.append(arg)
+    m_last = counts[l_max - 1]
+    final[:m_last] = (delta[:m_last] + edge).argmax(dim=-1)
+    st = final
+    for p in range(l_max - 1, 0, -1):
+        m = counts[p]
+        state[flat[offsets[p]:offsets[p + 1]]] = st[:m]
+        st = torch.cat([psis[p - 1].gather(1, st[:m, None])[:, 0], st[m:]])
+    state[flat[:offsets[1]]] = st
+    return state
+
+
+# --------------------------------------------------------------------------- YIN
+
+
+def yin(
+    y: torch.Tensor,
+    sr: int,
+    *,
+    fmin: float = 75.0,
+    fmax: float = 600.0,
+    hop_length: int | None = None,
+    frame_length: int | None = None,
+    threshold: float = 0.1,
+    mask: torch.Tensor | None = None,
+    voicing_threshold: float = 0.5,
+    silence_threshold: float = 0.03,
+    octave_cost: float = 0.01,
+    octave_jump_cost: float = 0.35,
+    voiced_unvoiced_cost: float = 0.14,
+    n_candidates: int = 3,
+) -> PitchTrack:
+    """F0 track by YIN on the 10 ms analysis grid, batched over frames and leading axes.
+
+    Args:
+        y: waveform ``(..., n_samples)``, full scale; shorter signals of a batch zero-padded.
+        sr: sample rate in Hz.
+        fmin: lowest F0 searched, Hz (the longest lag is ``tau_max = ceil(sr / fmin)``).
+        fmax: highest F0 searched, Hz (the shortest lag is ``max(2, floor(sr / fmax))``).
+        hop_length: grid step in samples; default ``sr // 100`` (10 ms).
+        frame_length: samples per analysis frame, centred on the grid frame: the integration
+            window ``W = frame_length - tau_max - 2`` plus the longest lag. Default: the largest
+            that fits the power-of-two FFT of the shortest possible frame,
+            ``next_pow2(2 tau_max + 2)`` (``W`` ~ 1.4 longest periods, 18 ms at 75 Hz).
+        threshold: YIN's absolute threshold on the CMND (step 3); its dip is always a candidate.
+        mask: ``(..., T)`` bool, frames worth analysing (e.g. voice activity); frames outside
+            are not computed and come back unvoiced with ``NaN`` aperiodicity.
+        voicing_threshold: CMND level of Praat's voicing threshold: the unvoiced candidate's
+            strength is ``1 - voicing_threshold`` (plus the silence term).
+        silence_threshold: frames whose peak is below this fraction of the row's peak are not
+            analysed (unvoiced); quiet frames above it get a higher unvoiced strength, as Praat.
+        octave_cost: per octave below ``fmax``, subtracted from a candidate's strength.
+        octave_jump_cost: per octave of F0 change between voiced neighbours (path cost).
+        voiced_unvoiced_cost: per voiced/unvoiced transition (path cost).
+        n_candidates: lowest CMND dips per frame entering the path search (plus YIN's choice).
+
+    Returns:
+        :class:`PitchTrack` with fields of shape ``(..., T)``, ``T = ceil(n_samples / hop_length)``.
+
+    Raises:
+        ValueError: for an empty lag range, a too short ``frame_length`` or ``hop_length <= 0``.
+    """
+    y = F.as_tensor(y, device=y.device if isinstance(y, torch.Tensor) else None)
+    if not 0 < fmin < fmax:
+        raise ValueError(f"yin: need 0 < fmin < fmax, got fmin={fmin}, fmax={fmax}")
+    hop = int(hop_length) if hop_length is not None else sr // 100
+    if hop <= 0:
+        raise ValueError(f"yin: hop_length must be > 0, got {hop}")
+    tau_max = int(math.ceil(sr / fmin))
+    tau_min = max(2, int(math.floor(sr / fmax)))
+    if tau_min + 2 > tau_max:
+        raise ValueError(f"yin: empty lag range for fmin={fmin}, fmax={fmax} at sr={sr}")
+    if frame_length is None:
+        frame_length = _next_pow2(2 * tau_max + 2)
+    win = int(frame_length) - tau_max - 2
+    if win < 2:
+        raise ValueError(f"yin: frame_length={frame_length} too short for fmin={fmin} Hz "
+                         f"(need more than {tau_max + 3} samples)")
+    n_lags = tau_max + 2
+    lead = tuple(y.shape[:-1])
+    n = y.shape[-1]
+    n_t = F.grid_frames(n, hop)
+    dev = y.device
+    rows = y.reshape(math.prod(lead), n)
+    n_rows = rows.shape[0]
+    f0 = torch.full((n_rows, n_t), math.nan, dtype=y.dtype, device=dev)
+    voiced = torch.zeros((n_rows, n_t), dtype=torch.bool, device=dev)
+    aper = torch.full((n_rows, n_t), math.nan, dtype=y.dtype, device=dev)
+    shape = (*lead, n_t)
+    if n_t == 0 or n_rows == 0:
+        return PitchTrack(f0.reshape(shape), voiced.reshape(shape), aper.reshape(shape))
+
+    rows = rows - rows.mean(dim=-1, keepdim=True)
+    gpeak = torch.maximum(rows.amax(dim=-1), -rows.amin(dim=-1))   # Praat's global peak
+    if mask is None:
+        sel = torch.ones((n_rows, n_t), dtype=torch.bool, device=dev)
+    else:
+        sel = torch.as_tensor(mask, device=dev).to(torch.bool)
+        sel = sel.expand(*lead, n_t).reshape(n_rows, n_t).clone()
+    sel &= (gpeak > 0)[:, None]
+    idx_r, idx_t = torch.nonzero(sel, as_tuple=True)
+    n_sel = idx_r.numel()
+    if n_sel == 0:
+        return PitchTrack(f0.reshape(shape), voiced.reshape(shape), aper.reshape(shape))
+
+    # steps 1-4 and the candidates, chunk by chunk; the frame's intensity is its peak over
+    # the central longest period relative to the row's peak (Praat's local/global peak)
+    frames = F.frame_grid(rows, frame_length, hop)            # (R, T, L) strided view
+    half = tau_max // 2 + 1
+    c0, c1 = max(0, frame_length // 2 - half), min(frame_length, frame_length // 2 + half)
+    n_c = n_candidates + 1
+    period = torch.empty((n_sel, n_c), dtype=y.dtype, device=dev)
+    value = torch.empty((n_sel, n_c), dtype=y.dtype, device=dev)
+    dmin = torch.empty(n_sel, dtype=y.dtype, device=dev)
+    peak = torch.empty(n_sel, dtype=y.dtype, device=dev)
+    for a in range(0, n_sel, CHUNK_FRAMES):
+        b = min(a + CHUNK_FRAMES, n_sel)
+        fr = frames[idx_r[a:b], idx_t[a:b]]
+        central = fr[:, c0:c1]
+        peak[a:b] = torch.maximum(central.amax(dim=-1), -central.amin(dim=-1))
+        period[a:b], value[a:b], dmin[a:b] = _candidates(_cmnd(fr, win, n_lags), tau_min,
+                                                         tau_max, threshold, n_candidates)
+    intensity = (peak / gpeak[idx_r]).clamp(max=1.0)
+
+    # strengths as in Praat's path finder, with 1 - d' in place of the correlation
+    vt = 1.0 - voicing_threshold
+    unvoiced = vt + (2.0 - intensity / (silence_threshold / (1.0 + vt))).clamp_min(0.0)
+    freq = sr / period.clamp_min(1.0)
+    s_voiced = 1.0 - value - octave_cost * torch.log2(fmax / freq)
+    s_voiced = torch.where(torch.isfinite(value), s_voiced, torch.full_like(s_voiced, -math.inf))
+    strength = torch.cat([unvoiced[:, None], s_voiced], dim=-1)
+    logf = torch.cat([torch.full_like(unvoiced[:, None], math.nan),
+                      torch.where(torch.isfinite(value), torch.log2(freq),
+                                  torch.full_like(freq, math.nan))], dim=-1)
+    # frames where unvoicedness wins whatever the neighbours do split the path search
+    certain = (unvoiced - s_voiced.amax(dim=-1) > 2.0 * voiced_unvoiced_cost) | (
+        intensity < silence_threshold)
+    grid = _Grid(idx_r, idx_t, n_rows, n_t)
+    live = grid.scatter(~certain, False)
+    state = _viterbi(grid, live, strength, logf, octave_jump_cost, voiced_unvoiced_cost)
+    state = torch.where(certain, torch.zeros_like(state), state)
+
+    is_voiced = state > 0
+    pick = (state - 1).clamp_min(0)[:, None]
+    f_best = freq.gather(1, pick)[:, 0]
+    ap = torch.where(is_voiced, value.gather(1, pick)[:, 0], dmin)
+    f0[idx_r, idx_t] = torch.where(is_voiced, f_best, torch.full_like(f_best, math.nan))
+    voiced[idx_r, idx_t] = is_voiced
+    aper[idx_r, idx_t] = ap.clamp_min(0.0)
+    return PitchTrack(f0.reshape(shape), voiced.reshape(shape), aper.reshape(shape))
+
+
+def pitch_stats(track: PitchTrack, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean, variance and range of F0 over the voiced frames in ``mask``, per row.
+
+    Args:
+        track: a :class:`PitchTrack` with fields ``(..., T)``.
+        mask: ``(..., T)`` bool, frames to include (e.g. the frames a speaker owns); default all.
+
+    Returns:
+        ``(mean_hz, variance_hz2, range_hz)``, float64 tensors of shape ``(...)``: the mean F0
+        in Hz, its population variance in Hz^2 (``ddof=0``) and ``range = p95 - p5`` in Hz
+        (percentiles with linear interpolation, NumPy's default). All three are ``NaN`` for a
+        row with no voiced frame in ``mask``: F0 is undefined without periodic frames, and a
+        stand-in such as 0 Hz would be a false measurement that biases averages across calls.
+    """
+    sel = track.voiced & torch.isfinite(track.f0)
+    if mask is not None:
+        sel = sel & torch.as_tensor(mask, device=sel.device).to(torch.bool)
+    f = torch.where(sel, track.f0.double(), torch.full_like(track.f0, math.nan,
+                                                            dtype=torch.float64))
+    count = sel.sum(dim=-1)
+    zero = torch.zeros_like(f)
+    mean = torch.where(sel, f, zero).sum(dim=-1) / count.clamp_min(1)
+    var = torch.where(sel, (f - mean[..., None]).square(), zero).sum(dim=-1) / count.clamp_min(1)
+    nan = torch.full_like(mean, math.nan)
+    if f.shape[-1] > 0:
+        q = torch.nanquantile(f, torch.tensor([0.05, 0.95], dtype=f.dtype, device=f.device),
+                              dim=-1)
+        rng = q[1] - q[0]
+    else:
+        rng = nan
+    none = count == 0
+    return (torch.where(none, nan, mean), torch.where(none, nan, var),
+            torch.where(none, nan, rng))
