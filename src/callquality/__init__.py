@@ -13,6 +13,7 @@ from ._version import __version__
 from .backends import connect
 from .calls import Call, Segment, Transcript, Word, load_call, load_calls
 from .exceptions import CallLoadError, CallQualityError, MissingExtraError
+from .redaction import redact
 from .schema import FEATURES, GROUPS, FeatureSpec, feature_names
 
 __all__ = [
@@ -32,10 +33,11 @@ __all__ = [
     "feature_names",
     "load_call",
     "load_calls",
+    "redact",
     "training",
 ]
 
-_LAZY_MODULES = ("training", "features", "backends", "testing", "protocols", "audio")
+_LAZY_MODULES = ("training", "labeling", "features", "backends", "testing", "protocols", "audio")
 
 
 def __getattr__(name: str):  # lazy: keep `import callquality` light
