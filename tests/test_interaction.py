@@ -196,7 +196,8 @@ def test_der_by_construction():
 
 
 @pytest.mark.oracle
-@pytest.mark.skipif(importlib.util.find_spec("pyannote.metrics") is None,
+@pytest.mark.skipif(importlib.util.find_spec("pyannote") is None
+                    or importlib.util.find_spec("pyannote.metrics") is None,
                     reason="pyannote.metrics not installed")
 def test_der_matches_pyannote_metrics():
     from pyannote.core import Annotation, Segment
