@@ -436,8 +436,8 @@ def _voice_quality(y: torch.Tensor, sr: int, track: Any, mask: torch.Tensor, t0:
     """Voice quality per channel over the frames of ``mask`` (frames t0..t1 of the track)."""
     full = torch.zeros(y.shape[0], track.f0.shape[-1], dtype=torch.bool, device=y.device)
     full[:, t0:t1] = mask
-    return [VQ.voice_quality(y[c], sr, type(track)(*(t[c] for t in track)), full[c])
-            for c in range(y.shape[0])]
+    out = VQ.voice_quality(y, sr, track, full)  # all channels in one batched pass
+    return out if isinstance(out, list) else [out]
 
 
 def _pool_vq(parts: Sequence[dict[str, float]]) -> dict[str, float]:
