@@ -1,52 +1,50 @@
 """Fundamental frequency (F0) by YIN, batched in PyTorch.
 
 :func:`yin` implements de Cheveigné & Kawahara (2002), "YIN, a fundamental frequency estimator
-for speech and music", JASA 111(4):1917-1930:
+for speech and music", JASA 111(4):1917-1930, for every analysed frame at once:
 
-1. difference function ``d(tau) = sum_{j<W} (x_j - x_{j+tau})^2`` for every analysed frame at
-   once through the FFT: ``d(tau) = e(0) + e(tau) - 2 c(tau)``, with ``c`` the cross-correlation
-   of the frame's first ``W`` samples with the frame and ``e(tau)`` the energy of the window
-   shifted by ``tau`` (cumulative sums);
-2. the cumulative mean normalised difference (CMND) ``d'(tau) = d(tau) tau / sum_{k=1..tau} d(k)``,
-   ``d'(0) = 1``;
-3. absolute threshold: the first dip of ``d'`` below ``max(threshold, min d' + 0.1)``, followed
-   down to its local minimum (the relative part keeps breathy speech, whose best dip rarely
-   reaches 0.1, from falling to the global minimum, which is often the double period);
-4. parabolic interpolation of the chosen dip;
-5. best local estimate: a frame whose neighbour within +-``neighbours`` frames is clearly more
-   periodic is re-estimated within +-20 % of that neighbour's period;
+1. difference function ``d(tau) = sum_{j<W} (x_j - x_{j+tau})^2`` through the FFT:
+   ``d(tau) = e(0) + e(tau) - 2 c(tau)``, with ``c`` the cross-correlation of the frame's first
+   ``W`` samples with the frame and ``e(tau)`` the energy of the window shifted by ``tau``;
+2. the cumulative mean normalised difference (CMND) ``d'(tau) = d(tau) tau / sum_{k<=tau} d(k)``;
+3. absolute threshold: the first dip of ``d'`` below ``threshold`` (0.1), followed down to its
+   local minimum (without one: below the global minimum + 0.1);
+4. parabolic interpolation of the dip;
+5. best local estimate, done here as a path search instead of YIN's neighbourhood re-search
+   (below).
 
-followed by two smoothing steps that stand in for the path finder of Praat's ``To Pitch (ac)``
-(which a frame-wise tracker lacks):
+Frame-wise YIN makes octave errors and voicing dropouts that Praat's ``To Pitch (ac)`` avoids
+with its path finder, and the mean F0 must match Praat's. So each frame keeps several
+candidates -- the ``n_candidates`` lowest CMND dips plus YIN's step-3 choice -- and a Viterbi
+search with Praat's path-finder costs picks one per frame (or "unvoiced"):
 
-6. octave-jump correction: a voiced frame more than a factor 1.5 off the median period of the
-   voiced frames within +-``smooth`` frames is re-estimated within +-20 % of that median, or
-   made unvoiced if no periodic dip is there;
-7. voiced/unvoiced hysteresis: an unvoiced gap of at most ``max_gap`` frames between two voiced
-   frames whose periods agree within 20 % is voiced when every gap frame has a dip within
-   +-20 % of their mean period below ``gap_threshold`` (a short unvoiced gap inside a vowel is
-   almost always an analysis dropout; Praat's voiced/unvoiced transition cost bridges it too).
+* voiced candidate strength ``1 - d'(tau) - octave_cost * log2(f / fmin)`` (+0.05 for YIN's own
+  choice when it is below the absolute threshold);
+* unvoiced strength ``(1 - voicing_threshold) + max(0, 2 - intensity / (silence_threshold /
+  (2 - voicing_threshold)))`` -- Praat's formula with ``1 - voicing_threshold`` as its voicing
+  threshold; ``intensity`` is the frame's peak (central ``1 / fmin`` s) over the row's peak
+  ``max |y - mean(y)|``;
+* transition costs: ``voiced_unvoiced_cost`` (0.14) per voicing change and
+  ``octave_jump_cost * |log2(f1 / f2)|`` (0.35) between voiced frames (Praat's defaults; our
+  frames are 10 ms, so Praat's time-step correction is 1).
+
+The search runs over segments of consecutive analysed frames, split where unvoicing wins
+whatever the neighbours do; all segments advance together, so the Python loop is as long as
+the longest segment (frames), not the signal.
+
+Voicing decision, in short: a frame is voiced when it is analysed (inside ``mask``), not silent
+(peak at least ``silence_threshold`` = 0.03 of the row's peak, Praat's silence threshold), and
+the best path through it is voiced -- roughly, its CMND dip is below ``voicing_threshold`` (0.5;
+for a stationary signal ``d' ~ 1 - r`` with ``r`` the normalised autocorrelation, so this is
+Praat's voicing threshold of 0.45 on ``r`` to within the path costs), with short weak stretches
+removed and short dropouts bridged by the transition costs.
 
 The output lives on the call-level analysis grid of
 :func:`callquality.features.functional.frame_grid` (frame ``t`` centred at
 ``(t + 0.5) * hop_length / sr`` seconds, ``T = ceil(n_samples / hop_length)``), so it lines up
-with every other frame track of the extractor.
-
-Voicing decision. A frame is *voiced* when (before step 7) all of these hold:
-
-* it is analysed (``mask`` true, when a mask is given);
-* it is not silent: its peak amplitude over the central ``1 / fmin`` seconds is at least
-  ``silence_threshold`` (default 0.03, Praat's) times the row's peak (``max |y - mean(y)|``);
-  silent frames are not analysed at all;
-* its aperiodicity ``d'(tau*)`` (the CMND at the chosen dip: 0 = perfectly periodic, about 1 =
-  noise) is below ``voicing_threshold`` (default 0.4; for a stationary signal ``d' ~ 1 - r``,
-  with ``r`` the normalised autocorrelation, so this is close to Praat's voicing threshold of
-  0.45 on ``r``);
-* the chosen period lies strictly inside the lag range (a dip at the longest lag means a
-  period longer than ``1 / fmin``).
-
-The row's mean is removed before analysis (a DC offset changes nothing). Everything is
-device-agnostic and deterministic; frames outside ``mask`` or silent are not computed.
+with every other frame track of the extractor. The row's mean is removed before analysis (a DC
+offset changes nothing). Frames outside ``mask`` are not computed. Device-agnostic and
+deterministic.
 """
 
 from __future__ import annotations
@@ -62,8 +60,10 @@ __all__ = ["PitchTrack", "pitch_stats", "yin"]
 
 #: Step 3's relative threshold: a dip counts when below the global minimum plus this.
 DIP_MARGIN = 0.1
+#: Path-search bonus of YIN's own choice when it is below the absolute threshold.
+YIN_BONUS = 0.05
 #: Frames per chunk of the FFT stage (bounded memory, cache-friendly on CPU).
-CHUNK_FRAMES = 2048
+CHUNK_FRAMES = 4096
 
 
 class PitchTrack(NamedTuple):
@@ -73,8 +73,9 @@ class PitchTrack(NamedTuple):
         f0: fundamental frequency in Hz, ``NaN`` where the frame is unvoiced or not analysed.
         voiced: ``True`` where the frame is voiced (then ``f0`` is finite).
         aperiodicity: YIN's cumulative mean normalised difference at the chosen period
-            (dimensionless; 0 = perfectly periodic, about 1 = aperiodic); ``NaN`` where the
-            frame was not analysed (outside ``mask``, or silent).
+            (dimensionless; 0 = perfectly periodic, about 1 = aperiodic) for voiced frames, the
+            lowest CMND dip for unvoiced ones; ``NaN`` where the frame was not analysed
+            (outside ``mask``, or a row of digital silence).
     """
 
     f0: torch.Tensor
@@ -154,15 +155,16 @@ def _parabolic_offset(left: torch.Tensor, mid: torch.Tensor, right: torch.Tensor
 
 
 def _candidates(dprime: torch.Tensor, tau_min: int, tau_max: int, threshold: float,
-                n_dips: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                n_dips: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Period candidates of each frame from its CMND ``(N, n_lags)``.
 
     The ``n_dips`` lowest local minima of ``d'`` strictly inside ``(tau_min, tau_max)`` plus
     YIN's own choice (step 3: the first dip below ``max(threshold, min d' + DIP_MARGIN)``,
     followed down to its local minimum) when it is another one. Returns
     ``(period, value, global_min)``: parabolically interpolated periods in samples and the
-    interpolated ``d'`` at them, ``(N, n_dips + 1)`` (value ``inf`` = no candidate), and the
-    lowest ``d'`` in the lag range ``(N,)``.
+    interpolated ``d'`` at them, ``(N, n_dips + 1)`` (value ``inf`` = no candidate), the
+    lowest ``d'`` in the lag range ``(N,)``, and ``(N, n_dips + 1)`` bool: the candidate is
+    YIN's choice under the absolute threshold.
     """
     d = dprime[:, tau_min - 2:tau_max + 1]              # column j is lag j + 1
     mid, left, right = d[:, 1:-1], d[:, :-2], d[:, 2:]
@@ -170,23 +172,34 @@ def _candidates(dprime: torch.Tensor, tau_min: int, tau_max: int, threshold: flo
     is_min[:, 0] = False
     is_min[:, -1] = False
     glob = mid.amin(dim=-1, keepdim=True)
-    k = min(n_dips, mid.shape[-1])
-    _, idx = torch.topk(mid.masked_fill(~is_min, math.inf), k, dim=-1, largest=False,
-                        sorted=False)
-    # YIN's step 3: the first local minimum at or after the first lag below the threshold
-    below = mid < (glob + DIP_MARGIN).clamp_min(threshold)
+    # the n_dips lowest local minima: repeated argmin over the minima (cheaper than topk)
+    score = mid.masked_fill(~is_min, math.inf)
+    picks = []
+    for _ in range(min(n_dips, mid.shape[-1])):
+        j = score.argmin(dim=-1, keepdim=True)
+        picks.append(j)
+        score.scatter_(1, j, math.inf)
+    idx = torch.cat(picks, dim=-1)
+    # YIN's step 3: the first local minimum at or after the first lag below the absolute
+    # threshold (there is one iff the global minimum is below it), else below the relative
+    # threshold (global minimum + DIP_MARGIN)
+    strict = glob < threshold
+    below = mid < torch.where(strict, threshold, glob + DIP_MARGIN)
     first = below.to(torch.uint8).argmax(dim=-1, keepdim=True)
     lags = torch.arange(mid.shape[-1], device=mid.device)
     yin_pick = (is_min & (lags >= first)).to(torch.uint8).argmax(dim=-1, keepdim=True)
-    dup = (idx == yin_pick).any(dim=-1, keepdim=True)
+    same = idx == yin_pick
+    dup = same.any(dim=-1, keepdim=True)
     idx = torch.cat([idx, yin_pick], dim=-1)
     ok = is_min.gather(1, idx)
     ok[:, -1:] &= ~dup
+    # the strict YIN choice earns a bonus in the path search, on whichever column holds it
+    chosen = torch.cat([same, ~dup], dim=-1) & strict & ok
     lv, mv, rv = left.gather(1, idx), mid.gather(1, idx), right.gather(1, idx)
     off = _parabolic_offset(lv, mv, rv)
     value = torch.where(ok, (mv - 0.25 * (lv - rv) * off).clamp_min(0.0), math.inf)
     period = (idx + tau_min).to(dprime.dtype) + off
-    return period, value, glob[:, 0]
+    return period, value, glob[:, 0], chosen
 
 
 def _viterbi(grid: _Grid, live: torch.Tensor, strength: torch.Tensor, logf: torch.Tensor,
@@ -297,9 +310,12 @@ def yin(
             are not computed and come back unvoiced with ``NaN`` aperiodicity.
         voicing_threshold: CMND level of Praat's voicing threshold: the unvoiced candidate's
             strength is ``1 - voicing_threshold`` (plus the silence term).
-        silence_threshold: frames whose peak is below this fraction of the row's peak are not
-            analysed (unvoiced); quiet frames above it get a higher unvoiced strength, as Praat.
-        octave_cost: per octave below ``fmax``, subtracted from a candidate's strength.
+        silence_threshold: frames whose peak is below this fraction of the row's peak are
+            unvoiced; quiet frames above it get a higher unvoiced strength, as in Praat.
+        octave_cost: per octave above ``fmin``, subtracted from a candidate's strength. Praat
+            favours high candidates (its cost is per octave below the ceiling); YIN's CMND
+            already favours the short lags of sub-multiples of the period (more so in
+            telephone-band speech without the fundamental), so here the preference is reversed.
         octave_jump_cost: per octave of F0 change between voiced neighbours (path cost).
         voiced_unvoiced_cost: per voiced/unvoiced transition (path cost).
         n_candidates: lowest CMND dips per frame entering the path search (plus YIN's choice).
@@ -362,13 +378,14 @@ def yin(
     period = torch.empty((n_sel, n_c), dtype=y.dtype, device=dev)
     value = torch.empty((n_sel, n_c), dtype=y.dtype, device=dev)
     dmin = torch.empty(n_sel, dtype=y.dtype, device=dev)
+    chosen = torch.empty((n_sel, n_c), dtype=torch.bool, device=dev)
     peak = torch.empty(n_sel, dtype=y.dtype, device=dev)
     for a in range(0, n_sel, CHUNK_FRAMES):
         b = min(a + CHUNK_FRAMES, n_sel)
         fr = frames[idx_r[a:b], idx_t[a:b]]
         central = fr[:, c0:c1]
         peak[a:b] = torch.maximum(central.amax(dim=-1), -central.amin(dim=-1))
-        period[a:b], value[a:b], dmin[a:b] = _candidates(_cmnd(fr, win, n_lags), tau_min,
+        period[a:b], value[a:b], dmin[a:b], chosen[a:b] = _candidates(_cmnd(fr, win, n_lags), tau_min,
                                                          tau_max, threshold, n_candidates)
     intensity = (peak / gpeak[idx_r]).clamp(max=1.0)
 
@@ -376,7 +393,7 @@ def yin(
     vt = 1.0 - voicing_threshold
     unvoiced = vt + (2.0 - intensity / (silence_threshold / (1.0 + vt))).clamp_min(0.0)
     freq = sr / period.clamp_min(1.0)
-    s_voiced = 1.0 - value - octave_cost * torch.log2(fmax / freq)
+    s_voiced = 1.0 - value - octave_cost * torch.log2(freq / fmin) + YIN_BONUS * chosen
     s_voiced = torch.where(torch.isfinite(value), s_voiced, torch.full_like(s_voiced, -math.inf))
     strength = torch.cat([unvoiced[:, None], s_voiced], dim=-1)
     logf = torch.cat([torch.full_like(unvoiced[:, None], math.nan),

@@ -55,9 +55,13 @@ Documented deviations from Praat:
   extremum choice or the correlations; on DC-free audio this changes nothing.
 * HNR frames lie on our 10 ms grid (centres ``(t + 0.5) * 10 ms``) instead of Praat's grid
   centred on the sound, and near the signal edges we zero-pad where Praat shifts the window.
-* HNR candidates are ranked by their parabolic peak height and only the best is refined by
-  sinc interpolation (depth ``sinc_depth``, default 48 samples, instead of Praat's up to 700
-  with Brent maximisation); differences are below 0.01 dB on speech.
+* HNR candidates are ranked by their parabolic peak height and only the best is refined: the
+  windowed-sinc interpolation Praat uses (same kernel, depth ``sinc_depth`` = 16 samples each
+  side, 64 where ``r > 0.99``, Praat up to 700) is maximised through three points and their
+  parabola instead of Brent's method. On the fixture speech the mean HNR differs from Praat's by
+  0.04 dB (median); above ~30 dB (``1 - r < 0.001``) the figure resolves the fourth decimal of
+  ``r`` and the two interpolations can differ by 1-2 dB.
+* Only the 10 ms frames inside ``mask`` are analysed for HNR (Praat: all frames).
 * A ``mask`` (frames owned by the speaker) removes frames from the pitch track before the pulses
   are placed and from the HNR frames; Praat has no such notion.
 
@@ -94,7 +98,7 @@ MAX_PERIOD_FACTOR = 1.3
 MAX_AMPLITUDE_FACTOR = 1.6
 
 #: Frames per chunk of the HNR stage (bounded memory, cache-friendly on CPU).
-_CHUNK = 2048
+_CHUNK = 4096
 
 _SUM_KEYS = ("jitter_sum_abs_diff", "jitter_n_pairs", "period_sum", "n_periods",
              "shimmer_sum_abs_diff", "shimmer_n_pairs", "amplitude_sum", "n_amplitudes",
@@ -595,6 +599,17 @@ def _sinc_at(r: torch.Tensor, lag: torch.Tensor, depth: int) -> torch.Tensor:
     return torch.where(exact, r.gather(1, left.abs().clamp(max=m).long()), out)
 
 
+def _sinc_peak(r: torch.Tensor, x0: torch.Tensor, offs: torch.Tensor, depth: int
+               ) -> torch.Tensor:
+    """Maximum of the sinc interpolation of ``r`` near ``x0``: three points ``x0 + offs`` and
+    the vertex of the parabola through them (Praat maximises with Brent's method)."""
+    v = _sinc_at(r, x0[:, None] + offs, depth)
+    fl, fm, fr = v[:, 0], v[:, 1], v[:, 2]
+    curv = fl - 2.0 * fm + fr
+    peak = torch.where(curv < 0, fm - (fl - fr).square() / (8.0 * curv.clamp(max=-1e-30)), fm)
+    return torch.maximum(torch.maximum(peak, fm), torch.maximum(fl, fr))
+
+
 def harmonicity_cc(
     y: torch.Tensor,
     sr: int,
@@ -604,7 +619,7 @@ def harmonicity_cc(
     silence_threshold: float = 0.1,
     periods_per_window: float = 1.0,
     mask: torch.Tensor | None = None,
-    sinc_depth: int = 48,
+    sinc_depth: int = 16,
 ) -> torch.Tensor:
     """Harmonics-to-noise ratio per frame in dB, Praat's ``To Harmonicity (cc)``.
 
@@ -643,7 +658,7 @@ def _harmonicity_rows(sig: _Signal, sr: int, hop: int, n_t: int, pitch_floor: fl
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     x = sig.x
     dev = x.device
-    n_rows, n = x.shape
+    n_rows = x.shape[0]
     db = torch.full((n_rows, n_t), math.nan, dtype=torch.float32, device=dev)
     sounding = torch.zeros((n_rows, n_t), dtype=torch.bool, device=dev)
     nsamp_period = int(math.floor(sr / pitch_floor))
@@ -705,12 +720,18 @@ def _harmonicity_rows(sig: _Signal, sr: int, hop: int, n_t: int, pitch_floor: fl
         if sinc_depth > 0:
             # maximise the sinc interpolation: three points around the parabolic peak and
             # the vertex of the parabola through them
-            v = _sinc_at(r, x0[:, None] + offs, sinc_depth)
-            fl, fm, fr = v[:, 0], v[:, 1], v[:, 2]
-            curv = fl - 2.0 * fm + fr
-            peak = torch.where(curv < 0, fm - (fl - fr).square() / (8.0 * curv.clamp(max=-1e-30)),
-                               fm)
-            st = torch.maximum(torch.maximum(peak, fm), torch.maximum(fl, fr))
+            st = _sinc_peak(r, x0, offs, sinc_depth)
+            # where the frame is very periodic (r > 0.99, HNR > 20 dB) the dB value resolves
+            # the third and fourth decimal of r: refine those with a deep kernel, as Praat
+            deep = torch.nonzero(st > 0.99, as_tuple=True)[0]
+            if deep.numel() > 0 and 4 * sinc_depth < max_lag:
+                st[deep] = _sinc_peak(r[deep], x0[deep], offs, 4 * sinc_depth)
+            # near the end of the lag array Praat's depth drops to 1 (linear interpolation,
+            # maximal at the sample) or 2 (cubic; we take the parabolic peak)
+            room = max_lag - i[:, 0]
+            parab = lmr[:, 1] + torch.where(d2r > 0, 0.125 * (lmr[:, 2] - lmr[:, 0]).square()
+                                            / d2r.clamp_min(1e-30), 0.0)
+            st = torch.where(room <= 1, lmr[:, 1], torch.where(room == 2, parab, st))
         else:   # parabolic interpolation of the raw maximum
             st = lmr[:, 1] + torch.where(d2r > 0, 0.125 * (lmr[:, 2] - lmr[:, 0]).square()
                                          / d2r.clamp_min(1e-30), 0.0)
@@ -782,7 +803,7 @@ def voice_quality(
     """
     rows, lead = _rows(y)
     hop = int(hop_length) if hop_length is not None else sr // 100
-    n_rows, n = rows.shape
+    n_rows = rows.shape[0]
     sig = _Signal(rows, sr)
     x = sig.x
     f0 = _usable_f0(track, lead, mask, x.device)
@@ -795,7 +816,7 @@ def voice_quality(
     hnr_n = torch.zeros(n_rows, dtype=torch.float64, device=x.device)
     if n_t > 0 and n_rows > 0:
         db, snd = _harmonicity_rows(sig, sr, hop, n_t, 75.0, 0.1, 1.0,
-                                    _row_mask(mask, lead, n_t, x.device), 48)
+                                    _row_mask(mask, lead, n_t, x.device), 16)
         hnr_sum = torch.where(snd, db.double(), torch.zeros_like(db, dtype=torch.float64)).sum(-1)
         hnr_n = snd.sum(dim=-1).double()
     sums["hnr_sum_db"] = hnr_sum
