@@ -135,16 +135,20 @@ def bench_batches(device: str) -> list[dict[str, float]]:
 
 
 MEMORY_CHILD = """
-import resource, sys, time
+import sys, time
 import callquality as cq
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # this process's own peak RSS in MiB (ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+base = hwm()
 t0 = time.perf_counter()
 df = cq.extract([sys.argv[1]], groups=("acoustic", "interaction", "extended"),
                 device=sys.argv[2], progress=False)
 dt = time.perf_counter() - t0
 assert df["error"].isna().all(), df["error"].iloc[0]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base / 1024, peak / 1024, dt)
+peak = hwm()
+print(base, peak, dt)
 """
 
 

@@ -76,7 +76,7 @@ class _Tracks:
     level_db: torch.Tensor      # (C, T) RMS level, dBFS
     band_db: torch.Tensor       # (C, T) speech-band (300-3400 Hz) level, dBFS
     rms: torch.Tensor           # (C, T) RMS amplitude
-    centroid: torch.Tensor      # (C, T) Hz
+    centroid: torch.Tensor      # (C, T) Hz (0 outside voice-active frames)
     zcr: torch.Tensor           # (C, T)
     vad: torch.Tensor           # (C, T) bool
     f0: torch.Tensor            # (C, T) Hz, NaN unvoiced
@@ -101,14 +101,17 @@ def _frame_tracks(y: torch.Tensor, sr: int, lengths: torch.Tensor) -> tuple[_Tra
     level_db = F.amplitude_to_db(rms)
     signs = frames >= 0
     zcr = (signs[..., 1:] != signs[..., :-1]).sum(-1).to(y.dtype) / win
-    spec_frames = F.frame_grid(y, n_fft, hop)
+    vad = V.voice_activity(y, sr, hop_length=hop, lengths=lengths) & valid
+    # The spectral centroid is only ever summarised over voice-active frames: compute it there
+    # (0 elsewhere), which saves most of the FFTs on a call that is half silence.
+    spec_frames = F.frame_grid(y, n_fft, hop)[vad]           # (N, n_fft), active frames only
     hann = torch.hann_window(n_fft, periodic=True, dtype=y.dtype, device=y.device)
     mag = torch.fft.rfft(spec_frames * hann, dim=-1).abs()
     freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sr, dtype=y.dtype, device=y.device)
     tot = mag.sum(-1)
-    centroid = torch.where(tot > 0, (mag * freqs).sum(-1) / tot.clamp_min(1e-30),
-                           torch.zeros_like(tot))
-    vad = V.voice_activity(y, sr, hop_length=hop, lengths=lengths) & valid
+    centroid = torch.zeros(vad.shape, dtype=y.dtype, device=y.device)
+    centroid[vad] = torch.where(tot > 0, (mag * freqs).sum(-1) / tot.clamp_min(1e-30),
+                                torch.zeros_like(tot))
     band_db, _ = V.band_level_and_flatness(y, sr, hop_length=hop)
     track = P.yin(y, sr, hop_length=hop, mask=vad)
     return _Tracks(level_db, band_db[..., :t_total], rms, centroid, zcr, vad, track.f0,
@@ -204,12 +207,14 @@ class TorchExtractor:
             (``acoustic``, ``interaction``, ``extended``).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         batch_size: calls analysed together (padded to the longest; sorted by length first).
+            Default: 1 on CPU, where batching measured slower (benchmarks/run.py: padding and
+            larger working sets cost more than the per-call overhead saves), 16 on CUDA.
         chunk_sec: calls longer than this are processed alone in chunks of this length.
         progress: show a progress bar (default: when more than 20 calls).
     """
 
     def __init__(self, groups: Sequence[str] | None = None, *, device: str = "auto",
-                 batch_size: int = 16, chunk_sec: float = 300.0,
+                 batch_size: int | None = None, chunk_sec: float = 300.0,
                  progress: bool | None = None) -> None:
         self.groups = groups
         self.device = device
@@ -223,8 +228,9 @@ class TorchExtractor:
 
         groups = _check_groups(self.groups)
         device = _resolve_device(self.device)
-        if self.batch_size < 1:
-            raise ConfigurationError(f"extract: batch_size must be >= 1, got {self.batch_size}")
+        batch_size = self.batch_size or (16 if device.type == "cuda" else 1)
+        if batch_size < 1:
+            raise ConfigurationError(f"extract: batch_size must be >= 1, got {batch_size}")
         items = list(calls)
         rows: dict[int, dict[str, Any]] = {}
         loaded: list[tuple[int, Call]] = []
@@ -253,7 +259,7 @@ class TorchExtractor:
                 continue
             if batch and (batch[0][1].sample_rate != call.sample_rate
                           or batch[0][1].is_stereo != call.is_stereo
-                          or len(batch) >= self.batch_size):
+                          or len(batch) >= batch_size):
                 flush()
             batch.append((i, call))
         flush()
@@ -491,7 +497,7 @@ def extract(
     groups: Sequence[str] | str | None = None,
     profile: str = "offline",
     device: str = "auto",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     chunk_sec: float = 300.0,
     progress: bool | None = None,
 ) -> pd.DataFrame:
@@ -504,7 +510,7 @@ def extract(
             interaction, extended). ``("acoustic", "interaction")`` runs no model.
         profile: model profile for the emotion and content groups (``"offline"``/``"full"``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        batch_size: calls analysed together.
+        batch_size: calls analysed together (default: 1 on CPU, 16 on CUDA).
         chunk_sec: calls longer than this are analysed in chunks (bounded memory).
         progress: progress bar (default: for more than 20 calls).
 
