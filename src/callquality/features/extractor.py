@@ -105,13 +105,14 @@ def _frame_tracks(y: torch.Tensor, sr: int, lengths: torch.Tensor) -> tuple[_Tra
     # The spectral centroid is only ever summarised over voice-active frames: compute it there
     # (0 elsewhere), which saves most of the FFTs on a call that is half silence.
     spec_frames = F.frame_grid(y, n_fft, hop)[vad]           # (N, n_fft), active frames only
-    hann = torch.hann_window(n_fft, periodic=True, dtype=y.dtype, device=y.device)
-    mag = torch.fft.rfft(spec_frames * hann, dim=-1).abs()
-    freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sr, dtype=y.dtype, device=y.device)
-    tot = mag.sum(-1)
     centroid = torch.zeros(vad.shape, dtype=y.dtype, device=y.device)
-    centroid[vad] = torch.where(tot > 0, (mag * freqs).sum(-1) / tot.clamp_min(1e-30),
-                                torch.zeros_like(tot))
+    if spec_frames.shape[0]:
+        hann = torch.hann_window(n_fft, periodic=True, dtype=y.dtype, device=y.device)
+        mag = torch.fft.rfft(spec_frames * hann, dim=-1).abs()
+        freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sr, dtype=y.dtype, device=y.device)
+        tot = mag.sum(-1)
+        centroid[vad] = torch.where(tot > 0, (mag * freqs).sum(-1) / tot.clamp_min(1e-30),
+                                    torch.zeros_like(tot))
     band_db, _ = V.band_level_and_flatness(y, sr, hop_length=hop)
     track = P.yin(y, sr, hop_length=hop, mask=vad)
     return _Tracks(level_db, band_db[..., :t_total], rms, centroid, zcr, vad, track.f0,
