@@ -12,6 +12,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import _synthetic
 from callquality.features import pitch as P
 from callquality.features import voice as V
 
@@ -38,32 +39,13 @@ def glottal_source(f0: float, jitter: float, shimmer: float, sr: int, *, dur: fl
     intervals between onsets, shimmer = mean ``|A_i - A_{i-1}|`` / mean ``A`` over the interior
     cycles (the ones Praat can give an amplitude: both neighbouring intervals exist).
     """
-    rng = np.random.default_rng(seed)
-    t0 = 1.0 / f0
-    n_cyc = int(dur * f0) + 2
-    # |x_i - x_{i-1}| of two such draws averages ~1.3 * 0.75 ~ 1: jitter and shimmer as given
-    periods = t0 * (1 + 0.75 * jitter * rng.choice([-1.0, 1.0], n_cyc)
-                    * rng.uniform(0.5, 1.5, n_cyc))
-    amps = 1 + 0.75 * shimmer * rng.choice([-1.0, 1.0], n_cyc) * rng.uniform(0.5, 1.5, n_cyc)
-    onsets = 0.02 + np.concatenate([[0.0], np.cumsum(periods)[:-1]])
-    keep = onsets + periods < dur - 0.02
-    onsets, amps = onsets[keep], amps[keep]
-    n = int(round(dur * sr))
-    ts = np.arange(n) / sr
-    k = np.searchsorted(onsets, ts, side="right") - 1
-    d = ts - onsets[np.clip(k, 0, None)]
-    tp = 0.5 * t0 * (1 - 1.5 * jitter)
-    on = (k >= 0) & (d < tp)
-    y = np.where(on, amps[np.clip(k, 0, None)] * np.sin(2 * np.pi * d / tp)
-                 * np.sin(np.pi * d / tp) ** 2, 0.0)
-    y *= 0.3 / np.abs(y).max()
-    if snr_db is not None:
-        y = y + rng.standard_normal(n) * math.sqrt(np.mean(y ** 2) / 10 ** (snr_db / 10))
+    y, onsets, amps = _synthetic.glottal_source(f0, jitter, shimmer, sr, dur=dur,
+                                                snr_db=snr_db, seed=seed)
     per = np.diff(onsets)
     true_jitter = float(np.mean(np.abs(np.diff(per))) / per.mean())
     inner = amps[1:-1]
     true_shimmer = float(np.mean(np.abs(np.diff(inner))) / inner.mean())
-    return y.astype(np.float32), true_jitter, true_shimmer, onsets
+    return y, true_jitter, true_shimmer, onsets
 
 
 def _analyse(y: np.ndarray, sr: int, fmin: float = 50.0) -> dict[str, float]:
