@@ -206,38 +206,32 @@ class Database:
     @contextmanager
     def read(self, what: str) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several SELECTs (a deferred read transaction)."""
-        con = self.connection()
-        with self.guard():
-            try:
-                con.execute("BEGIN")
-            except sqlite3.Error as exc:
-                raise translate(exc, what) from exc
-            try:
-                yield con
-            except sqlite3.Error as exc:
-                con.execute("ROLLBACK")
-                raise translate(exc, what) from exc
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            else:
-                con.execute("COMMIT")
+        with self._transaction("BEGIN", what) as con:
+            yield con
 
     @contextmanager
     def write(self, what: str) -> Iterator[sqlite3.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` (takes the write lock at once, so two
         writers never deadlock on a lock upgrade), ``COMMIT`` on success, ``ROLLBACK`` on any
         exception."""
+        with self._transaction("BEGIN IMMEDIATE", what) as con:
+            yield con
+
+    @contextmanager
+    def _transaction(self, begin: str, what: str) -> Iterator[sqlite3.Connection]:
+        """``begin``; yield; ``COMMIT``, or ``ROLLBACK`` on any exception. sqlite3 errors
+        are translated into callquality's, naming ``what`` was being done."""
         con = self.connection()
         with self.guard():
             try:
-                con.execute("BEGIN IMMEDIATE")
+                con.execute(begin)
             except sqlite3.Error as exc:
                 raise translate(exc, what) from exc
             try:
                 yield con
             except sqlite3.Error as exc:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise translate(exc, what) from exc
             except BaseException:
                 if con.in_transaction:
