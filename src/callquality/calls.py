@@ -166,37 +166,31 @@ def _word_dict(w: Word) -> dict[str, Any]:
 # --------------------------------------------------------------------------- sidecar model
 
 
-class _WordModel(BaseModel):
+class _SpanModel(BaseModel):
+    """A time span in seconds whose end is not before its start."""
+
     model_config = ConfigDict(extra="ignore")
-    text: str
     start: float = Field(ge=0)
     end: float = Field(ge=0)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, v: float, info: Any) -> float:
+        start = info.data.get("start")
+        if start is not None and v < start:
+            raise ValueError(f"end {v} is before start {start}")
+        return v
+
+
+class _WordModel(_SpanModel):
+    text: str
     confidence: float | None = None
 
-    @field_validator("end")
-    @classmethod
-    def _end_after_start(cls, v: float, info: Any) -> float:
-        start = info.data.get("start")
-        if start is not None and v < start:
-            raise ValueError(f"end {v} is before start {start}")
-        return v
 
-
-class _SegmentModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _SegmentModel(_SpanModel):
     speaker: str = Field(min_length=1)
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
     text: str = ""
     words: list[_WordModel] = Field(default_factory=list)
-
-    @field_validator("end")
-    @classmethod
-    def _end_after_start(cls, v: float, info: Any) -> float:
-        start = info.data.get("start")
-        if start is not None and v < start:
-            raise ValueError(f"end {v} is before start {start}")
-        return v
 
 
 class _TranscriptModel(BaseModel):
