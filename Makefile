@@ -20,19 +20,30 @@ SEED    ?= 7
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The test suite exercises every optional component, so the dev install takes all extras but
+# `asr`: openai-whisper declares triton (about 1 GB of CUDA compiler) on Linux, which it only
+# uses on GPUs, so it is installed without dependencies and its CPU needs come from
+# requirements-dev.txt.
+DEV_EXTRAS := nlp,serve,dashboard,snowflake,llm,vad
+WHISPER    := openai-whisper==20250625
+
 $(STAMP): $(PY) pyproject.toml requirements-dev.txt constraints.txt
 	$(PIPC) -q torch==2.13.0
-	$(PIPC) -q -e . -r requirements-dev.txt
+	$(PIPC) -q -e '.[$(DEV_EXTRAS)]' -r requirements-dev.txt
+	$(PIPC) -q --no-deps '$(WHISPER)'
 	touch $(STAMP)
 
 install: $(STAMP) sysdeps
 
-# espeak-ng and sox synthesise and check the fixture corpus (Debian packages).
+# Debian packages: espeak-ng and sox synthesise and check the fixture corpus (and the demo's
+# later periods); chromium runs the dashboard's end-to-end browser test.
 sysdeps:
-	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 || { \
-	  echo "installing espeak-ng and sox (apt-get)"; \
+	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 \
+	  && command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing espeak-ng, sox and chromium (apt-get)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng sox >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq espeak-ng sox chromium >/dev/null; }
 
 demo: install
 	$(PY) examples/demo.py --fixtures examples/fixtures

@@ -7,6 +7,7 @@ catch one family whatever the backend::
     CallQualityError
     ├── MissingExtraError            an optional dependency is not installed
     ├── ConfigurationError           bad arguments or options
+    │   └── ModelUnavailableError    model weights neither local nor downloadable (says how)
     ├── CallLoadError                a recording or its sidecar cannot be used (names the file)
     │   ├── AudioFileNotFoundError
     │   ├── EmptyAudioError          zero bytes or zero samples
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidAudioError",
     "LabelingError",
     "MissingExtraError",
+    "ModelUnavailableError",
     "MonitoringError",
     "NotFoundError",
     "SchemaError",
@@ -72,6 +74,19 @@ class MissingExtraError(CallQualityError, ImportError):
 
 class ConfigurationError(CallQualityError, ValueError):
     """Invalid arguments or options."""
+
+
+class ModelUnavailableError(ConfigurationError):
+    """A model's weights cannot be found locally nor downloaded.
+
+    ``model`` names it; the message says how to pre-download it or point to a local copy.
+    """
+
+    def __init__(self, model: str, reason: str, hint: str) -> None:
+        self.model = model
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"model {model!r} is not available: {reason}. {hint}")
 
 
 class CallLoadError(CallQualityError):
