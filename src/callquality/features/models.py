@@ -181,7 +181,7 @@ def load_cached(key: tuple[Any, ...], loader: Callable[[], T]) -> T:
     """
     with _LOCK:
         if key in _CACHE:
-            return _CACHE[key]  # type: ignore[no-any-return]
+            return _CACHE[key]
         value = loader()
         _CACHE[key] = value
         return value
