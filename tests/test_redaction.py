@@ -158,3 +158,79 @@ def test_redact_never_fails_is_idempotent_and_adds_nothing(text: str) -> None:
 
 def test_kinds_constant() -> None:
     assert PII_KINDS == ("email", "card", "ssn", "phone")
+
+
+# --------------------------------------------------------------------------- generated corpus
+
+
+def _alnum(text: str, start: int, end: int) -> set[int]:
+    """Positions of the characters that carry information (letters, digits, ``@``)."""
+    return {i for i in range(start, end) if text[i].isalnum() or text[i] == "@"}
+
+
+def test_generated_corpus_recall_and_precision() -> None:
+    """Issue #4: >= 500 generated utterances with and without PII (cards, SSNs, phones,
+    e-mails; digits written and spoken) among amounts, dates, times, ZIP codes, order numbers
+    and Luhn-invalid 16-digit numbers. Span level: a gold span counts as recalled when all its
+    letters and digits are redacted; a predicted span is correct when it overlaps a gold span.
+    """
+    from _pii_corpus import generate
+
+    corpus = generate(600, seed=7)
+    assert len(corpus) >= 500
+    with_pii = sum(u.has_pii for u in corpus)
+    assert 200 <= with_pii <= 400
+    kinds = {k for u in corpus for *_, k in u.spans}
+    assert kinds == set(PII_KINDS)
+
+    n_gold = n_recalled = n_pred = n_correct = n_typed = 0
+    pred_chars = over_chars = 0
+    misses: list[str] = []
+    false_pos: list[str] = []
+    for u in corpus:
+        pred = find_pii(u.text)
+        covered = {i for p in pred for i in range(p.start, p.end)}
+        gold_chars = {i for a, b, _ in u.spans for i in range(a, b)}
+        for a, b, kind in u.spans:
+            n_gold += 1
+            if _alnum(u.text, a, b) <= covered:
+                n_recalled += 1
+            else:
+                misses.append(f"{kind}: {u.text!r}")
+        for p in pred:
+            n_pred += 1
+            hits = [k for a, b, k in u.spans if p.start < b and p.end > a]
+            n_correct += bool(hits)
+            n_typed += p.kind in hits
+            if not hits:
+                false_pos.append(f"{p.kind} {p.text!r} in {u.text!r}")
+            chars = _alnum(u.text, p.start, p.end)
+            pred_chars += len(chars)
+            over_chars += len(chars - gold_chars)
+
+    recall = n_recalled / n_gold
+    precision = n_correct / max(n_pred, 1)
+    assert n_gold >= 300
+    assert recall >= 0.99, (recall, misses[:10])
+    assert precision >= 0.95, (precision, false_pos[:10])
+    assert n_typed / max(n_pred, 1) >= 0.95  # and the tag names the right kind
+    assert over_chars / max(pred_chars, 1) <= 0.02  # spans do not swallow neighbouring text
+    # utterances without PII come back unchanged (almost always)
+    clean = [u for u in corpus if not u.has_pii]
+    changed = [u.text for u in clean if redact(u.text) != u.text]
+    assert len(changed) <= 0.02 * len(clean), changed[:5]
+
+
+def test_spoken_digits_with_pauses_and_reference_numbers() -> None:
+    # an ellipsis (pause) between groups of a number read out
+    assert redact("card four one one one... one one one one... one one one one... one one "
+                  "one one") == "card [CARD]"
+    assert redact("call me on four one five... five five five... oh one three two") == \
+        "call me on [PHONE]"
+    # seven digits read out after "number" are a phone number, but not after "order number",
+    # nor seven digits out of eight
+    assert redact("my number is five five five one two three four") == "my number is [PHONE]"
+    assert redact("my order number is five five five one two three four") == \
+        "my order number is five five five one two three four"
+    eight = "my number is five five five one two three four five"
+    assert redact(eight) == eight

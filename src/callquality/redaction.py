@@ -21,8 +21,9 @@ kind        tag        what is recognised
 ==========  =========  ===================================================================
 
 How digits are found: every run of digit groups joined by short separators (a space, ``-``,
-``.``, ``,``, parentheses) is collected, including digits spoken as words (``four one one
-one``, ``oh`` for zero), which is how speech recognisers often write numbers read aloud. Each
+``.``, ``,``, parentheses, or an ellipsis ``...``/``…``, as transcripts mark a pause) is
+collected, including digits spoken as words (``four one one one``, ``oh`` for zero), which is
+how speech recognisers often write numbers read aloud. Each
 run is then searched for windows of whole groups that form a card number (leftmost, then
 longest first; Luhn valid), then an SSN, then a phone number in what remains, so
 ``my card 4111 1111 1111 1111 and my phone 555 123 4567`` yields both tags. Digits glued to
@@ -114,11 +115,20 @@ _TOKEN = re.compile(
     r"(?<![A-Za-z0-9])(?:\d+|(?i:zero|oh|one|two|three|four|five|six|seven|eight|nine))"
     r"(?![A-Za-z0-9])")
 # What may stand between two digit groups of one number.
-_GAP = re.compile(r"\)?[ \t]{0,2}[-.,]?[ \t]{0,2}\(?")
+_GAP = re.compile(r"\)?[ \t]{0,2}(?:[-.,]|\.{2,3}|…)?[ \t]{0,2}\(?")
 _SSN_CONTEXT = re.compile(r"\b(?:social(?:\s+security)?(?:\s+number)?|ssn|s\s*s\s*n)\b"
                           r"[\s\w:#,'-]{0,20}$", re.IGNORECASE)
 _PHONE_CONTEXT = re.compile(r"\b(?:phone|mobile|cell|number|call|reach|text|fax|extension)\b"
                             r"[\s\w:#,'-]{0,25}$", re.IGNORECASE)
+# "number" that names something other than a phone ("my order number is ...").
+_OTHER_NUMBER = re.compile(
+    r"\b(?:order|confirmation|reference|ref|case|account|ticket|tracking|invoice|member|"
+    r"membership|policy|claim|serial|booking|reservation|customer|transaction)"
+    r"\s+(?:number|no|#)[\s\w:#,'-]{0,25}$", re.IGNORECASE)
+_DIGIT_WORD = r"(?:\d|(?i:zero|oh|one|two|three|four|five|six|seven|eight|nine))"
+# A single digit joined by mere whitespace: the digits read out go on.
+_DIGIT_AFTER = re.compile(r"[ \t]+" + _DIGIT_WORD + r"(?![A-Za-z0-9])")
+_DIGIT_BEFORE = re.compile(r"(?<![A-Za-z0-9])" + _DIGIT_WORD + r"[ \t]+$")
 
 
 @dataclass(frozen=True)
@@ -212,9 +222,12 @@ def _is_phone(groups: list[_Group], text: str) -> bool:
     if all(s == 1 for s in sizes) and len(groups) >= 7:  # read out digit by digit
         if n in (10, 11):
             return n == 10 or digits[0] in "01"
-        if n == 7:
+        if n == 7:  # a local number read out: only after a phone word, and not 7 digits
+            # out of a longer read-out number (an order or reference number)
             before = text[max(0, groups[0].start - 60):groups[0].start]
-            return bool(_PHONE_CONTEXT.search(before))
+            return (bool(_PHONE_CONTEXT.search(before)) and not _OTHER_NUMBER.search(before)
+                    and not _DIGIT_AFTER.match(text, groups[-1].end)
+                    and not _DIGIT_BEFORE.search(before))
         return False
     if any(g.spoken for g in groups):
         return False
