@@ -118,6 +118,8 @@ class CallQualityModel:
         self.schema_hash = schema_hash
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.n_jobs = n_jobs
+        # the booster's own thread count governs predict(); without it XGBoost takes every core
+        self.booster.set_param({"nthread": n_jobs})
 
     # ------------------------------------------------------------------ signature
 
