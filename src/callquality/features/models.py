@@ -42,6 +42,7 @@ __all__ = [
     "STAGES",
     "ModelRef",
     "clear_model_cache",
+    "downloads_allowed",
     "load_cached",
     "model_cache_dir",
     "parse_ref",
@@ -79,6 +80,9 @@ PROFILES: dict[str, dict[str, str]] = {
 
 #: Environment variable naming the folder where downloaded weights are kept.
 CACHE_ENV = "CALLQUALITY_MODEL_CACHE"
+
+#: Environment variable that forbids downloading weights when set to ``1``/``true``/``yes``/``on``.
+OFFLINE_ENV = "CALLQUALITY_OFFLINE"
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,14 @@ def model_cache_dir(cache_dir: str | Path | None = None) -> Path:
     path = path.expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def downloads_allowed() -> bool:
+    """Whether model weights may be downloaded: ``False`` when ``$CALLQUALITY_OFFLINE`` or
+    ``$HF_HUB_OFFLINE`` is ``1``, ``true``, ``yes`` or ``on`` (then only local weights are used
+    and a missing model fails at once instead of trying the network)."""
+    return not any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+                   for v in (OFFLINE_ENV, "HF_HUB_OFFLINE"))
 
 
 def unavailable(ref: ModelRef, reason: str, cache_dir: str | Path | None = None
