@@ -749,8 +749,8 @@ def test_bad_arguments() -> None:
     assert "sk-" not in repr(OpenAICompatibleClient("http://x/v1", "m", api_key="sk-secret"))
 
 
-def test_snowflake_client_is_a_placeholder() -> None:
-    with pytest.raises(NotImplementedError, match="Snowflake backend"):
+def test_snowflake_client_needs_a_snowpark_session() -> None:
+    with pytest.raises(ConfigurationError, match="Session"):
         SnowflakeAICompleteClient(object(), "mistral-large2")
 
 

@@ -8,8 +8,8 @@ response_schema=None, timeout=None) -> Completion``. Three come with callquality
   ``base_url``. Uses httpx when it is installed, else the standard library's urllib.
 * :class:`CallableClient` — any Python function that takes the messages (or one prompt
   string) and returns the answer text.
-* :class:`SnowflakeAICompleteClient` — placeholder for Snowflake's ``AI_COMPLETE``; the
-  Snowflake backend wires it. Constructing it raises ``NotImplementedError`` in this version.
+* :class:`SnowflakeAICompleteClient` — Snowflake's ``AI_COMPLETE`` through a Snowpark session,
+  with the outcome JSON schema as ``response_format`` (needs ``callquality[snowflake]``).
 
 Clients translate every transport problem into :class:`CompletionError` at the boundary:
 ``retryable`` for timeouts, connection failures, HTTP 408/409/425/429 and 5xx (with the
@@ -422,32 +422,148 @@ class CallableClient:
 
 
 class SnowflakeAICompleteClient:
-    """Snowflake ``AI_COMPLETE`` (Cortex) as a completion client — **not wired yet**.
+    """Snowflake ``AI_COMPLETE`` (Cortex) as a completion client.
 
-    The Snowflake backend implements it with this interface::
+    Each request runs one ``SELECT AI_COMPLETE(model => ..., prompt => ...,
+    model_parameters => {'temperature': ..., 'max_tokens': ...}, response_format => {'type':
+    'json', 'schema': <outcome JSON schema>}, show_details => TRUE)`` through Snowpark
+    (``snowflake.snowpark.functions.ai_complete``; the prompt travels as a DataFrame value,
+    never formatted into SQL). The answer goes through the LLM labeler's strict parser like any
+    other: a structured answer Snowflake returns as an object is handed over as its JSON text,
+    unchanged, so a wrong type or a missing key is still caught, followed up and quarantined.
 
-        SnowflakeAICompleteClient(session, model, *, temperature=0.0, max_tokens=None,
-                                  use_response_format=True)
-        .complete(messages, *, response_schema=None, timeout=None) -> Completion
+    Args:
+        session: a ``snowflake.snowpark.Session`` with access to Cortex AI functions.
+        model: a Cortex model name, e.g. ``"claude-sonnet-4-5"``, ``"llama3.1-70b"``.
+        temperature: sampling temperature (0: the most reproducible answers).
+        max_tokens: upper bound on the answer's length (Snowflake allows up to 8192), or
+            ``None``.
+        use_response_format: send the outcome JSON schema as ``response_format`` (structured
+            output); ``False`` sends plain prompts.
 
-    where ``session`` is a ``snowflake.snowpark.Session``, ``model`` a Cortex model name, and
-    ``complete`` runs ``AI_COMPLETE`` with the conversation, ``temperature`` and (when
-    ``use_response_format``) the outcome JSON schema as ``response_format``, reports the
-    usage Snowflake returns, and maps Snowflake errors to :class:`CompletionError`.
-
-    In this version constructing it raises ``NotImplementedError``; use
-    :class:`OpenAICompatibleClient` or :class:`CallableClient` meanwhile.
+    Errors become :class:`CompletionError`: statement timeouts are
+    :class:`CompletionTimeoutError` (retryable), throttling (429) and service errors (5xx,
+    connection failures) retryable, an unknown or unavailable model and missing privileges
+    fatal (no later request can succeed), anything else non-retryable.
     """
 
     model: str
+    _MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 
     def __init__(self, session: Any, model: str, *, temperature: float = 0.0,
                  max_tokens: int | None = None, use_response_format: bool = True) -> None:
-        raise NotImplementedError(
-            "SnowflakeAICompleteClient is provided by the Snowflake backend, which is not "
-            "available in this version; use OpenAICompatibleClient or CallableClient")
+        from .._extras import require
+
+        snowpark = require("snowflake.snowpark", "snowflake", "SnowflakeAICompleteClient")
+        if not isinstance(session, snowpark.Session):
+            raise ConfigurationError(f"SnowflakeAICompleteClient: session must be a "
+                                     f"snowflake.snowpark.Session, got {type(session).__name__}")
+        import re
+
+        if not isinstance(model, str) or not re.match(self._MODEL_NAME, model):
+            raise ConfigurationError(f"SnowflakeAICompleteClient: invalid model name {model!r} "
+                                     "(letters, digits, '.', '-', '_', ':')")
+        if max_tokens is not None and not (isinstance(max_tokens, int) and
+                                           1 <= max_tokens <= 8192):
+            raise ConfigurationError(f"SnowflakeAICompleteClient: max_tokens must be 1..8192 "
+                                     f"or None, got {max_tokens!r}")
+        self.session = session
+        self.model = model
+        self.temperature = float(temperature)
+        self.max_tokens = max_tokens
+        self.use_response_format = use_response_format
+
+    def __repr__(self) -> str:
+        return f"SnowflakeAICompleteClient(model={self.model!r})"
 
     def complete(self, messages: Sequence[Message], *,
                  response_schema: Mapping[str, Any] | None = None,
                  timeout: float | None = None) -> Completion:
-        raise NotImplementedError("SnowflakeAICompleteClient is not wired yet")
+        import math
+
+        from snowflake.snowpark import functions as F
+        from snowflake.snowpark.types import StringType, StructField, StructType
+
+        params: dict[str, Any] = {"temperature": self.temperature}
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        options: dict[str, Any] = {"model_parameters": params, "show_details": True}
+        if self.use_response_format and response_schema is not None:
+            options["response_format"] = {"type": "json", "schema": dict(response_schema)}
+        statement = None if timeout is None else \
+            {"STATEMENT_TIMEOUT_IN_SECONDS": max(1, int(math.ceil(timeout)))}
+        try:
+            frame = self.session.create_dataframe(
+                [[render_prompt(messages)]], schema=StructType([StructField("PROMPT",
+                                                                            StringType())]))
+            answer = F.ai_complete(self.model, F.col("PROMPT"), **options).alias("ANSWER")
+            rows = frame.select(answer).collect(statement_params=statement)
+        except CompletionError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, self.model, timeout) from None
+        if not rows:
+            raise CompletionError(f"AI_COMPLETE({self.model}) returned no row", retryable=True)
+        return self._parse(rows[0][0], self.model)
+
+    @staticmethod
+    def _parse(raw: Any, model: str) -> Completion:
+        """The :class:`Completion` of one ``AI_COMPLETE(..., show_details => TRUE)`` value."""
+        obj: Any = raw
+        if isinstance(raw, str):
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                return Completion(text=raw, model=model)
+        if not isinstance(obj, dict):
+            return Completion(text=raw if isinstance(raw, str) else json.dumps(obj), model=model)
+        content: Any = obj
+        finish = None
+        choices = obj.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            choice = choices[0]
+            finish = choice.get("finish_reason")
+            for key in ("messages", "message", "text", "content"):
+                if key in choice:
+                    content = choice[key]
+                    break
+            if isinstance(content, dict) and isinstance(content.get("content"), (str, dict)) and \
+                    set(content) <= {"role", "content"}:
+                content = content["content"]
+        elif isinstance(obj.get("structured_output"), list) and obj["structured_output"]:
+            first = obj["structured_output"][0]
+            content = first.get("raw_message", first) if isinstance(first, dict) else first
+        text = content if isinstance(content, str) or content is None else json.dumps(content)
+        found = obj.get("usage")
+        usage: dict[str, Any] = found if isinstance(found, dict) else {}
+        return Completion(
+            text=text, model=obj.get("model") if isinstance(obj.get("model"), str) else model,
+            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+            completion_tokens=_int_or_none(usage.get("completion_tokens")),
+            total_tokens=_int_or_none(usage.get("total_tokens")),
+            finish_reason=finish if isinstance(finish, str) else None)
+
+    @staticmethod
+    def _error(exc: Exception, model: str, timeout: float | None) -> CompletionError:
+        """Classify a Snowflake failure of ``AI_COMPLETE`` (see the class docstring)."""
+        code = getattr(exc, "sql_error_code", None) or getattr(exc, "errno", None)
+        text = " ".join(str(getattr(exc, "message", None) or exc).split())[:300]
+        low = text.lower()
+        what = f"AI_COMPLETE({model}) failed: {text}"
+        if code in (604, 630) or "timeout" in low or "timed out" in low or \
+                type(exc).__name__ in ("SnowparkQueryCancelledException", "TimeoutError"):
+            limit = f" within {timeout:g} s" if timeout is not None else ""
+            return CompletionTimeoutError(f"no answer from AI_COMPLETE({model}){limit}: {text}")
+        if "429" in low or "too many requests" in low or "rate limit" in low or "throttl" in low:
+            return CompletionError(what, retryable=True, status=429)
+        if code in (2003, 3001) or any(s in low for s in (
+                "insufficient privileges", "not authorized", "unknown model", "model not found",
+                "invalid model", "unsupported model", "not available in", "does not exist")):
+            return CompletionError(what, fatal=True, status=403 if code == 3001 else 404)
+        if any(s in low for s in ("500", "502", "503", "504", "service unavailable",
+                                  "internal error", "temporarily", "connection", "network")) or \
+                type(exc).__name__ in ("OperationalError", "InterfaceError",
+                                       "ServiceUnavailableError", "GatewayTimeoutError",
+                                       "BadGatewayError", "InternalServerError"):
+            return CompletionError(what, retryable=True)
+        return CompletionError(what)
