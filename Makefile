@@ -2,7 +2,8 @@
 #   make demo   run the main job on the local backend and the fixture audio
 #   make test   run the test suite
 #   make lint   ruff + mypy
-#   make bench  benchmarks against peers (openSMILE, Praat/parselmouth, librosa)
+#   make test-snowflake-account  the backend conformance suite against a real Snowflake account
+#   make bench  benchmarks against peers (openSMILE, Praat, librosa, whisper, Evidently, ...)
 #   make fixtures  regenerate (or enlarge: N_CALLS=200) the fixture corpus
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ STAMP  := $(VENV)/.installed
 N_CALLS ?= 60
 SEED    ?= 7
 
-.PHONY: install sysdeps demo test lint bench fixtures clean
+.PHONY: install sysdeps demo test test-snowflake-account lint bench fixtures clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,11 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# The backend conformance suite against a real Snowflake account (SNOWFLAKE_ACCOUNT, user,
+# password or key, role, warehouse in the environment; see docs/snowflake.md).
+test-snowflake-account: install
+	$(PY) -m pytest -m snowflake_account -rs
+
 lint: install
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m mypy
@@ -59,6 +65,10 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/storage.py
+	$(PY) benchmarks/asr.py
+	$(PY) benchmarks/emotion.py
+	$(PY) benchmarks/monitoring.py
+	$(PY) benchmarks/serving.py
 
 fixtures: install
 	$(PY) examples/generate_fixtures.py --out examples/fixtures --n-calls $(N_CALLS) --seed $(SEED)
