@@ -25,7 +25,7 @@ $(PY):
 # `asr`: openai-whisper declares triton (about 1 GB of CUDA compiler) on Linux, which it only
 # uses on GPUs, so it is installed without dependencies and its CPU needs come from
 # requirements-dev.txt.
-DEV_EXTRAS := nlp,serve,dashboard,snowflake,llm,vad
+DEV_EXTRAS := nlp,serve,dashboard,snowflake,llm,vad,monitoring
 WHISPER    := openai-whisper==20250625
 
 $(STAMP): $(PY) pyproject.toml requirements-dev.txt constraints.txt

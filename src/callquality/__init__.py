@@ -33,11 +33,14 @@ __all__ = [
     "feature_names",
     "load_call",
     "load_calls",
+    "monitoring",
     "redact",
+    "score",
     "training",
 ]
 
-_LAZY_MODULES = ("training", "labeling", "features", "backends", "testing", "protocols", "audio")
+_LAZY_MODULES = ("training", "labeling", "features", "backends", "testing", "protocols", "audio",
+                 "monitoring", "serving", "coaching", "dashboard")
 
 
 def __getattr__(name: str):  # lazy: keep `import callquality` light
@@ -45,6 +48,10 @@ def __getattr__(name: str):  # lazy: keep `import callquality` light
         from .features.extractor import extract
 
         return extract
+    if name == "score":
+        from .serving import score
+
+        return score
     if name in _LAZY_MODULES:
         import importlib
 

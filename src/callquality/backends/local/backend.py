@@ -14,6 +14,7 @@ from ._blobs import BlobStore, FolderBlobStore, MemoryBlobStore
 from ._db import Database
 from ._util import remove_path
 from .feature_store import LocalFeatureStore
+from .monitoring import LocalMonitoringStore
 from .predictions import LocalPredictionLog
 from .registry import DEFAULT_TRUSTED_MODULES, LocalRegistry
 
@@ -94,6 +95,7 @@ class LocalBackend:
                                                compact_every=compact_every)
         self.predictions = LocalPredictionLog(self._db)
         self._experiments: Any = None
+        self._monitoring: LocalMonitoringStore | None = None
         if predefined_views:
             self.feature_store.install_quickstart_views()
 
@@ -107,6 +109,15 @@ class LocalBackend:
             self._experiments = LocalExperimentTracker(
                 None if self.path is None else self.path / "experiments")
         return self._experiments
+
+    @property
+    def monitoring_store(self) -> LocalMonitoringStore:
+        """Alert events, retraining-loop state and monitoring baselines
+        (:class:`~callquality.backends.local.monitoring.LocalMonitoringStore`), in the same
+        database; its tables are created on first use."""
+        if self._monitoring is None:
+            self._monitoring = LocalMonitoringStore(self._db)
+        return self._monitoring
 
     def __repr__(self) -> str:
         where = "memory" if self.path is None else str(self.path)
