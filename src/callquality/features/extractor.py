@@ -15,6 +15,10 @@ Calls longer than ``chunk_sec`` are processed alone, chunk by chunk with a littl
 both sides, so memory stays bounded by the chunk (a two-hour call needs a few hundred MB);
 frame tracks are concatenated (10 ms resolution, small) and voice-quality sums pooled.
 
+5. the model groups (content, emotion) on batches of calls: transcripts (the call's own or
+   ASR; mono words get their speaker from step 3), entities and sentiment over the redacted
+   text, emotion over windows of the customer's speech (:mod:`.model_groups`).
+
 A call that fails yields a row whose ``error`` says why; the batch always finishes.
 """
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +44,7 @@ from . import pitch as P
 from . import turns as TT
 from . import vad as V
 from . import voice as VQ
+from .model_groups import ModelStage
 
 __all__ = ["AUDIO_GROUPS", "TorchExtractor", "extract"]
 
@@ -90,33 +95,39 @@ def _window_lengths(sr: int) -> tuple[int, int, int]:
     return hop, win, n_fft
 
 
-def _frame_tracks(y: torch.Tensor, sr: int, lengths: torch.Tensor) -> tuple[_Tracks, Any]:
-    """Batched frame tracks for ``y (B, C, n)``; returns tracks with a leading batch axis."""
+def _frame_tracks(y: torch.Tensor, sr: int, lengths: torch.Tensor
+                  ) -> tuple[_Tracks, Any, F.PaddedRows]:
+    """Batched frame tracks for ``y (B, C, n)``; returns tracks with a leading batch axis, the
+    pitch track and the mean-removed padded rows ``(B * C, n)`` (for the voice stage)."""
     hop, win, n_fft = _window_lengths(sr)
-    frames = F.frame_grid(y, win, hop)                        # (B, C, T, win)
-    t_total = frames.shape[-2]
+    t_total = F.grid_frames(y.shape[-1], hop)
     valid = (torch.arange(t_total, device=y.device)[None, :] * hop
              < lengths[:, None]).unsqueeze(1)                 # (B, 1, T)
-    rms = frames.square().mean(-1).sqrt()
+    # one zero-padded copy of the signal holds the grid frames of the spectrum (n_fft) and,
+    # from an offset, those of the 25 ms energy / ZCR window; RMS and zero crossings are
+    # reduced straight from strided views (no (B, C, T, win) frame copies)
+    padded = F.grid_signal(y, n_fft, hop)                     # spectrum frame t at t * hop
+    p_win = padded[..., n_fft // 2 - win // 2:]               # energy frame t at t * hop
+    rms = torch.linalg.vector_norm(F.frame(p_win, win, hop)[..., :t_total, :], dim=-1)
+    rms /= math.sqrt(win)
     level_db = F.amplitude_to_db(rms)
-    signs = frames >= 0
-    zcr = (signs[..., 1:] != signs[..., :-1]).sum(-1).to(y.dtype) / win
-    vad = V.voice_activity(y, sr, hop_length=hop, lengths=lengths) & valid
+    zcr = F.zero_crossings(p_win, win, hop)[..., :t_total] / win
+    # one speech-band analysis gives both the voice activity and the band level
+    vad, band_db = V.voice_activity_with_level(y, sr, hop_length=hop, lengths=lengths)
+    vad &= valid
     # The spectral centroid is only ever summarised over voice-active frames: compute it there
     # (0 elsewhere), which saves most of the FFTs on a call that is half silence.
-    spec_frames = F.frame_grid(y, n_fft, hop)[vad]           # (N, n_fft), active frames only
     centroid = torch.zeros(vad.shape, dtype=y.dtype, device=y.device)
-    if spec_frames.shape[0]:
-        hann = torch.hann_window(n_fft, periodic=True, dtype=y.dtype, device=y.device)
-        mag = torch.fft.rfft(spec_frames * hann, dim=-1).abs()
-        freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sr, dtype=y.dtype, device=y.device)
-        tot = mag.sum(-1)
-        centroid[vad] = torch.where(tot > 0, (mag * freqs).sum(-1) / tot.clamp_min(1e-30),
-                                    torch.zeros_like(tot))
-    band_db, _ = V.band_level_and_flatness(y, sr, hop_length=hop)
-    track = P.yin(y, sr, hop_length=hop, mask=vad)
+    idx_r, idx_t = torch.nonzero(vad.reshape(-1, t_total), as_tuple=True)
+    centroid.view(-1, t_total)[idx_r, idx_t] = F.spectral_centroid_windows(
+        padded.reshape(-1, padded.shape[-1]), idx_r, idx_t * hop, sr, n_fft)
+    del padded, p_win
+    # one mean-removed, padded copy of the rows serves the F0 stage and the voice stage
+    sig = F.PaddedRows(y.reshape(-1, y.shape[-1]), VQ.signal_pad(sr))
+    flat = P.yin_padded(sig, sr, hop_length=hop, mask=vad.reshape(-1, t_total))
+    track = type(flat)(*(t.reshape(vad.shape) for t in flat))
     return _Tracks(level_db, band_db[..., :t_total], rms, centroid, zcr, vad, track.f0,
-                   track.voiced & vad), track
+                   track.voiced & vad), track, sig
 
 
 def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -143,12 +154,14 @@ def _syllable_nuclei(level_db: np.ndarray, voiced: np.ndarray, active: np.ndarra
     """
     if not active.any():
         return np.zeros(0, dtype=int)
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
     lv = np.where(active, level_db, -120.0)
     top = np.percentile(level_db[active], 99)
-    win = np.lib.stride_tricks.sliding_window_view
-    is_max = lv >= win(np.pad(lv, 5, mode="edge"), 11).max(axis=1)        # +-50 ms
-    left = win(np.pad(lv, (10, 0), mode="edge"), 11).min(axis=1)         # 100 ms before
-    right = win(np.pad(lv, (0, 10), mode="edge"), 11).min(axis=1)        # 100 ms after
+    # running extrema over 11 frames (edges repeated), O(T)
+    is_max = lv >= maximum_filter1d(lv, 11, mode="nearest")              # +-50 ms
+    left = minimum_filter1d(lv, 11, mode="nearest", origin=5)            # 100 ms before
+    right = minimum_filter1d(lv, 11, mode="nearest", origin=-5)          # 100 ms after
     prominent = (lv - np.maximum(left, right)) >= 2.0
     cand = np.flatnonzero(is_max & prominent & voiced & active & (lv >= top - 25.0))
     keep: list[int] = []
@@ -201,27 +214,43 @@ def _rate_features(call: Call, activity: np.ndarray, tracks: dict[str, np.ndarra
 
 
 class TorchExtractor:
-    """Batched PyTorch extractor of the audio feature groups (implements ``AcousticExtractor``).
+    """Batched extractor of every feature group (implements ``AcousticExtractor``).
+
+    The audio groups (``acoustic``, ``interaction``, ``extended``) come from the batched
+    PyTorch core; the model groups (``content``, ``emotion``) from the models of ``profile``
+    (:mod:`callquality.features.model_groups`), run on batches of ``model_batch_size`` calls.
 
     Args:
-        groups: feature groups to return; default all audio groups
-            (``acoustic``, ``interaction``, ``extended``).
+        groups: feature groups to return; default all (:data:`callquality.GROUPS`).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        batch_size: calls analysed together (padded to the longest; sorted by length first).
-            Default: 1 on CPU, where batching measured slower (benchmarks/run.py: padding and
-            larger working sets cost more than the per-call overhead saves), 16 on CUDA.
+        batch_size: calls analysed together by the audio core (padded to the longest; sorted
+            by length first). Default: 1 on CPU, where batching measured slower
+            (benchmarks/run.py: padding and larger working sets cost more than the per-call
+            overhead saves), 16 on CUDA.
         chunk_sec: calls longer than this are processed alone in chunks of this length.
         progress: show a progress bar (default: when more than 20 calls).
+        profile: model profile of the model groups, ``"offline"`` or ``"full"``
+            (:data:`callquality.features.models.PROFILES`).
+        models: per-stage model overrides, e.g. ``{"asr": "whisper:/models/tiny.pt"}``.
+        cache_dir: folder for downloaded model weights.
+        model_batch_size: calls whose transcripts and emotion windows go through the models
+            together.
     """
 
     def __init__(self, groups: Sequence[str] | None = None, *, device: str = "auto",
                  batch_size: int | None = None, chunk_sec: float = 300.0,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, profile: str = "offline",
+                 models: Mapping[str, str] | None = None,
+                 cache_dir: str | Path | None = None, model_batch_size: int = 16) -> None:
         self.groups = groups
         self.device = device
         self.batch_size = batch_size
         self.chunk_sec = chunk_sec
         self.progress = progress
+        self.profile = profile
+        self.models = models
+        self.cache_dir = cache_dir
+        self.model_batch_size = model_batch_size
 
     # -- public -------------------------------------------------------------------------
     def extract(self, calls: Iterable[Call | str | Path]) -> pd.DataFrame:
@@ -232,6 +261,13 @@ class TorchExtractor:
         batch_size = self.batch_size or (16 if device.type == "cuda" else 1)
         if batch_size < 1:
             raise ConfigurationError(f"extract: batch_size must be >= 1, got {batch_size}")
+        if self.model_batch_size < 1:
+            raise ConfigurationError(
+                f"extract: model_batch_size must be >= 1, got {self.model_batch_size}")
+        stage = ModelStage(groups, profile=self.profile, models=self.models,
+                           cache_dir=self.cache_dir, device=str(device))
+        if stage.active:
+            stage.load()  # set-up errors (a model that is unavailable) before any call runs
         items = list(calls)
         rows: dict[int, dict[str, Any]] = {}
         loaded: list[tuple[int, Call]] = []
@@ -245,18 +281,37 @@ class TorchExtractor:
         show = self.progress if self.progress is not None else len(items) > 20
         bar = tqdm(total=len(loaded), desc="extract", unit="call", disable=not show)
         batch: list[tuple[int, Call]] = []
+        pending: list[tuple[int, Call]] = []   # audio done, waiting for the model groups
+
+        def run_models() -> None:
+            ok = [(i, c) for i, c in pending if rows[i].get("error") is None]
+            acts = [rows[i].pop("_activity", None) for i, _ in ok]
+            if stage.active and ok:
+                for (i, _), extra in zip(ok, stage.run([c for _, c in ok], acts, HOP_SEC),
+                                         strict=True):
+                    err = extra.pop("error", None)
+                    rows[i].update(extra)
+                    if err:
+                        rows[i]["error"] = err
+            pending.clear()
+
+        def done(pairs: list[tuple[int, Call]]) -> None:
+            pending.extend(pairs)
+            bar.update(len(pairs))
+            if len(pending) >= self.model_batch_size or not stage.active:
+                run_models()
 
         def flush() -> None:
             if batch:
                 rows.update(self._run_batch(batch, device))
-                bar.update(len(batch))
+                done(list(batch))
                 batch.clear()
 
         for i, call in loaded:
             if call.duration_sec > self.chunk_sec:
                 flush()
                 rows[i] = self._run_long(call, device)
-                bar.update(1)
+                done([(i, call)])
                 continue
             if batch and (batch[0][1].sample_rate != call.sample_rate
                           or batch[0][1].is_stereo != call.is_stereo
@@ -264,6 +319,7 @@ class TorchExtractor:
                 flush()
             batch.append((i, call))
         flush()
+        run_models()
         bar.close()
         df = pd.DataFrame([rows[i] for i in range(len(items))])
         return _finish_frame(df, groups)
@@ -292,12 +348,15 @@ class TorchExtractor:
         sr = ok[0][1].sample_rate
         try:
             with torch.inference_mode():
-                tracks, track = _frame_tracks(y, sr, lengths)
+                tracks, track, sig = _frame_tracks(y, sr, lengths)
+                # a batch of one call: its padded rows serve the voice stage as they are
+                shared = sig if len(ok) == 1 else None
                 for b, (i, call) in enumerate(ok):
                     out[i] = self._summarise_safe(call, y[b, :, : arrays[b].shape[1]], sr,
                                                   _slice_tracks(tracks, b, arrays[b].shape[1],
                                                                 sr),
-                                                  _slice_track(track, b, arrays[b].shape[1], sr))
+                                                  _slice_track(track, b, arrays[b].shape[1], sr),
+                                                  shared)
         except Exception as exc:  # one bad batch must not stop the run: retry call by call
             if len(ok) == 1:
                 i, call = ok[0]
@@ -325,13 +384,14 @@ class TorchExtractor:
                     y_np = np.concatenate([head, block], axis=1)
                     y = torch.from_numpy(y_np)[None].to(device)
                     lengths = torch.tensor([y_np.shape[1]], device=device)
-                    tracks, track = _frame_tracks(y, sr, lengths)
+                    tracks, track, sig = _frame_tracks(y, sr, lengths)
                     t0 = head.shape[1] // hop
                     t1 = t0 + -(-block.shape[1] // hop)
                     sl = _slice_tracks(tracks, 0, y_np.shape[1], sr, t0, t1)
                     parts.append(sl)
                     vq_parts.append(_voice_quality(y[0], sr, _slice_track(track, 0, y_np.shape[1],
-                                                                          sr), sl.vad, t0, t1))
+                                                                          sr), sl.vad, t0, t1, sig))
+                    del sig, track
                     prev_tail = block[:, -ctx:]
             tracks_all = _Tracks(*(torch.cat([getattr(p, f) for p in parts], dim=-1)
                                    for f in _Tracks.__dataclass_fields__))
@@ -342,15 +402,16 @@ class TorchExtractor:
             return _error_row(call.call_id, call.agent_id, exc)
 
     def _summarise_safe(self, call: Call, y: torch.Tensor, sr: int, tracks: _Tracks,
-                        track: Any) -> dict[str, Any]:
+                        track: Any, sig: F.PaddedRows | None = None) -> dict[str, Any]:
         try:
-            return self._summarise(call, y, sr, tracks, track, None)
+            return self._summarise(call, y, sr, tracks, track, None, sig)
         except Exception as exc:
             log.exception("extract: call %s failed", call.call_id)
             return _error_row(call.call_id, call.agent_id, exc)
 
     def _summarise(self, call: Call, y: torch.Tensor | None, sr: int, tracks: _Tracks,
-                   track: Any, vq: list[dict[str, float]] | None) -> dict[str, Any]:
+                   track: Any, vq: list[dict[str, float]] | None,
+                   sig: F.PaddedRows | None = None) -> dict[str, Any]:
         n_frames = tracks.vad.shape[-1]
         # who speaks when -> activity (2, T): row 0 agent, row 1 customer
         if call.is_stereo:
@@ -397,7 +458,7 @@ class TorchExtractor:
 
         if vq is None:
             assert y is not None and track is not None
-            vq = _voice_quality(y, sr, track, sel, 0, n_frames)
+            vq = _voice_quality(y, sr, track, sel, 0, n_frames, sig)
         pooled = _pool_vq(vq)
         feats["jitter"] = pooled["jitter"]
         feats["shimmer"] = pooled["shimmer"]
@@ -406,7 +467,9 @@ class TorchExtractor:
         np_tracks = {"level_db": tracks.level_db.cpu().numpy(),
                      "voiced": (tracks.voiced & tracks.vad).cpu().numpy()}
         feats.update(_rate_features(call, act_np, np_tracks, owner))
-        return {"call_id": call.call_id, "agent_id": call.agent_id, **feats, "error": None}
+        # "_activity" (who speaks when) feeds the model stage, then is dropped
+        return {"call_id": call.call_id, "agent_id": call.agent_id, **feats, "error": None,
+                "_activity": act_np}
 
 
 def _rechunk(chunks: Iterable[np.ndarray], size: int) -> Iterable[np.ndarray]:
@@ -439,10 +502,13 @@ def _slice_track(track: Any, b: int, n: int, sr: int) -> Any:
 
 
 def _voice_quality(y: torch.Tensor, sr: int, track: Any, mask: torch.Tensor, t0: int,
-                   t1: int) -> list[dict[str, float]]:
-    """Voice quality per channel over the frames of ``mask`` (frames t0..t1 of the track)."""
+                   t1: int, sig: F.PaddedRows | None = None) -> list[dict[str, float]]:
+    """Voice quality per channel over the frames of ``mask`` (frames t0..t1 of the track);
+    ``sig``: the mean-removed padded rows of ``y`` if the frame stage made them."""
     full = torch.zeros(y.shape[0], track.f0.shape[-1], dtype=torch.bool, device=y.device)
     full[:, t0:t1] = mask
+    if sig is not None:
+        return VQ.voice_quality_padded(sig, sr, track, full)
     out = VQ.voice_quality(y, sr, track, full)  # all channels in one batched pass
     return out if isinstance(out, list) else [out]
 
@@ -458,16 +524,13 @@ def _error_row(call_id: str, agent_id: str | None, exc: BaseException) -> dict[s
 
 def _check_groups(groups: Sequence[str] | str | None) -> tuple[str, ...]:
     if groups is None:
-        return AUDIO_GROUPS
+        return GROUPS
     gs = (groups,) if isinstance(groups, str) else tuple(groups)
     unknown = [g for g in gs if g not in GROUPS]
     if unknown:
         raise ConfigurationError(f"extract: unknown group(s) {unknown}; expected some of {GROUPS}")
-    models = [g for g in gs if g in MODEL_GROUPS]
-    if models:
-        raise ConfigurationError(
-            f"extract: group(s) {models} need speech-emotion/ASR/NER/sentiment models, which this "
-            f"version does not provide yet; request groups from {AUDIO_GROUPS}")
+    if not gs:
+        raise ConfigurationError(f"extract: groups is empty; expected some of {GROUPS}")
     return gs
 
 
@@ -498,6 +561,8 @@ def extract(
     groups: Sequence[str] | str | None = None,
     profile: str = "offline",
     device: str = "auto",
+    models: Mapping[str, str] | None = None,
+    cache_dir: str | Path | None = None,
     batch_size: int | None = None,
     chunk_sec: float = 300.0,
     progress: bool | None = None,
@@ -507,18 +572,30 @@ def extract(
     Args:
         calls_or_paths: calls (:class:`~callquality.Call`), audio paths, a folder, or one of
             these.
-        groups: feature groups (default: every group available in this version: acoustic,
-            interaction, extended). ``("acoustic", "interaction")`` runs no model.
-        profile: model profile for the emotion and content groups (``"offline"``/``"full"``).
+        groups: feature groups (default: all of :data:`callquality.GROUPS`).
+            ``("acoustic", "interaction")`` runs no model.
+        profile: model profile of the emotion and content groups: ``"offline"`` (models that
+            pip packages ship; no network) or ``"full"`` (the quickstart's hub models); see
+            :mod:`callquality.features.models`. A call's own transcript always skips ASR.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        batch_size: calls analysed together (default: 1 on CPU, 16 on CUDA).
+        models: per-stage model overrides (``asr``, ``ner``, ``sentiment``, ``emotion``), e.g.
+            ``{"asr": "whisper:/models/base.pt"}``.
+        cache_dir: folder for downloaded weights (default ``$CALLQUALITY_MODEL_CACHE`` or
+            ``~/.cache/callquality``).
+        batch_size: calls analysed together by the audio core (default: 1 on CPU, 16 on CUDA).
         chunk_sec: calls longer than this are analysed in chunks (bounded memory).
         progress: progress bar (default: for more than 20 calls).
 
     Returns:
         DataFrame with ``call_id``, ``agent_id``, ``processed_at``, the features of the chosen
         groups in schema order (dtypes from the schema) and ``error`` (``None`` if the call
-        succeeded, else the cause).
+        succeeded, else the cause). Calls passed as :class:`~callquality.Call` objects that had
+        no transcript carry the ASR transcript afterwards (``call.transcript``).
+
+    Raises:
+        ConfigurationError: unknown group or profile, bad options, or a model that is not
+            available (:class:`~callquality.exceptions.ModelUnavailableError`, which says how
+            to pre-download it). Per-call failures never raise: they fill ``error``.
     """
     if profile not in ("offline", "full"):
         raise ConfigurationError(f"extract: profile must be 'offline' or 'full', got {profile!r}")
@@ -533,6 +610,5 @@ def extract(
     else:
         items = list(calls_or_paths)
     ex = TorchExtractor(groups, device=device, batch_size=batch_size, chunk_sec=chunk_sec,
-                        progress=progress)
+                        progress=progress, profile=profile, models=models, cache_dir=cache_dir)
     return ex.extract(items)
-

@@ -56,14 +56,14 @@ import torch
 
 from . import functional as F
 
-__all__ = ["PitchTrack", "pitch_stats", "yin"]
+__all__ = ["PitchTrack", "pitch_stats", "yin", "yin_padded"]
 
 #: Step 3's relative threshold: a dip counts when below the global minimum plus this.
 DIP_MARGIN = 0.1
 #: Path-search bonus of YIN's own choice when it is below the absolute threshold.
 YIN_BONUS = 0.05
 #: Frames per chunk of the FFT stage (bounded memory, cache-friendly on CPU).
-CHUNK_FRAMES = 4096
+CHUNK_FRAMES = 1024
 
 
 class PitchTrack(NamedTuple):
@@ -75,7 +75,8 @@ class PitchTrack(NamedTuple):
         aperiodicity: YIN's cumulative mean normalised difference at the chosen period
             (dimensionless; 0 = perfectly periodic, about 1 = aperiodic) for voiced frames, the
             lowest CMND dip for unvoiced ones; ``NaN`` where the frame was not analysed
-            (outside ``mask``, or a row of digital silence).
+            (outside ``mask``, a row of digital silence, or a frame below the silence
+            threshold, which is unvoiced whatever its periodicity).
     """
 
     f0: torch.Tensor
@@ -311,7 +312,8 @@ def yin(
         voicing_threshold: CMND level of Praat's voicing threshold: the unvoiced candidate's
             strength is ``1 - voicing_threshold`` (plus the silence term).
         silence_threshold: frames whose peak is below this fraction of the row's peak are
-            unvoiced; quiet frames above it get a higher unvoiced strength, as in Praat.
+            unvoiced (and not analysed); quiet frames above it get a higher unvoiced strength,
+            as in Praat.
         octave_cost: per octave above ``fmin``, subtracted from a candidate's strength. Praat
             favours high candidates (its cost is per octave below the ceiling); YIN's CMND
             already favours the short lags of sub-multiples of the period (more so in
@@ -327,6 +329,26 @@ def yin(
         ValueError: for an empty lag range, a too short ``frame_length`` or ``hop_length <= 0``.
     """
     y = F.as_tensor(y, device=y.device if isinstance(y, torch.Tensor) else None)
+    hop, _, _, frame_length = _yin_sizes(sr, fmin, fmax, hop_length, frame_length)
+    lead = tuple(y.shape[:-1])
+    n = y.shape[-1]
+    n_t = F.grid_frames(n, hop)
+    rows = y.reshape(math.prod(lead), n)
+    if mask is not None:
+        mask = torch.as_tensor(mask, device=y.device).to(torch.bool).expand(*lead, n_t)
+        mask = mask.reshape(rows.shape[0], n_t)
+    sig = F.PaddedRows(rows, frame_length + hop)
+    track = yin_padded(sig, sr, fmin=fmin, fmax=fmax, hop_length=hop, frame_length=frame_length,
+                       threshold=threshold, mask=mask, voicing_threshold=voicing_threshold,
+                       silence_threshold=silence_threshold, octave_cost=octave_cost,
+                       octave_jump_cost=octave_jump_cost,
+                       voiced_unvoiced_cost=voiced_unvoiced_cost, n_candidates=n_candidates)
+    return PitchTrack(*(t.reshape(*lead, n_t) for t in track))
+
+
+def _yin_sizes(sr: int, fmin: float, fmax: float, hop_length: int | None,
+               frame_length: int | None) -> tuple[int, int, int, int]:
+    """``(hop, tau_min, tau_max, frame_length)`` in samples, validated (see :func:`yin`)."""
     if not 0 < fmin < fmax:
         raise ValueError(f"yin: need 0 < fmin < fmax, got fmin={fmin}, fmax={fmax}")
     hop = int(hop_length) if hop_length is not None else sr // 100
@@ -338,56 +360,84 @@ def yin(
         raise ValueError(f"yin: empty lag range for fmin={fmin}, fmax={fmax} at sr={sr}")
     if frame_length is None:
         frame_length = _next_pow2(2 * tau_max + 2)
-    win = int(frame_length) - tau_max - 2
-    if win < 2:
+    if int(frame_length) - tau_max - 2 < 2:
         raise ValueError(f"yin: frame_length={frame_length} too short for fmin={fmin} Hz "
                          f"(need more than {tau_max + 3} samples)")
-    n_lags = tau_max + 2
-    lead = tuple(y.shape[:-1])
-    n = y.shape[-1]
-    n_t = F.grid_frames(n, hop)
-    dev = y.device
-    rows = y.reshape(math.prod(lead), n)
-    n_rows = rows.shape[0]
-    f0 = torch.full((n_rows, n_t), math.nan, dtype=y.dtype, device=dev)
-    voiced = torch.zeros((n_rows, n_t), dtype=torch.bool, device=dev)
-    aper = torch.full((n_rows, n_t), math.nan, dtype=y.dtype, device=dev)
-    shape = (*lead, n_t)
-    if n_t == 0 or n_rows == 0:
-        return PitchTrack(f0.reshape(shape), voiced.reshape(shape), aper.reshape(shape))
+    return hop, tau_min, tau_max, int(frame_length)
 
-    rows = rows - rows.mean(dim=-1, keepdim=True)
-    gpeak = torch.maximum(rows.amax(dim=-1), -rows.amin(dim=-1))   # Praat's global peak
+
+def yin_padded(
+    sig: F.PaddedRows,
+    sr: int,
+    *,
+    fmin: float = 75.0,
+    fmax: float = 600.0,
+    hop_length: int | None = None,
+    frame_length: int | None = None,
+    threshold: float = 0.1,
+    mask: torch.Tensor | None = None,
+    voicing_threshold: float = 0.5,
+    silence_threshold: float = 0.03,
+    octave_cost: float = 0.01,
+    octave_jump_cost: float = 0.35,
+    voiced_unvoiced_cost: float = 0.14,
+    n_candidates: int = 3,
+) -> PitchTrack:
+    """:func:`yin` of rows already mean-removed and padded (shared with the voice stage).
+
+    ``sig`` holds ``R`` rows; ``mask`` is ``(R, T)`` (or broadcasts to it); the track's
+    fields have shape ``(R, T)``. The arguments are those of :func:`yin`. Rows with too
+    little padding for the analysis frames are padded again first.
+    """
+    hop, tau_min, tau_max, frame_length = _yin_sizes(sr, fmin, fmax, hop_length, frame_length)
+    win = frame_length - tau_max - 2
+    n_lags = tau_max + 2
+    if not sig.fits_grid(frame_length, hop):
+        sig = F.PaddedRows(sig.x, frame_length + hop)
+    rows = sig.x
+    n_rows, n = rows.shape
+    n_t = F.grid_frames(n, hop)
+    dev = rows.device
+    f0 = torch.full((n_rows, n_t), math.nan, dtype=rows.dtype, device=dev)
+    voiced = torch.zeros((n_rows, n_t), dtype=torch.bool, device=dev)
+    aper = torch.full((n_rows, n_t), math.nan, dtype=rows.dtype, device=dev)
+    if n_t == 0 or n_rows == 0:
+        return PitchTrack(f0, voiced, aper)
+
+    gpeak = sig.peak                                          # Praat's global peak
     if mask is None:
         sel = torch.ones((n_rows, n_t), dtype=torch.bool, device=dev)
     else:
-        sel = torch.as_tensor(mask, device=dev).to(torch.bool)
-        sel = sel.expand(*lead, n_t).reshape(n_rows, n_t).clone()
-    sel &= (gpeak > 0)[:, None]
+        sel = torch.as_tensor(mask, device=dev).to(torch.bool).expand(n_rows, n_t).clone()
+    # the frame's intensity is its peak over the central longest period relative to the row's
+    # peak (Praat's local/global peak), reduced from the strided frame view for every grid
+    # frame; frames below the silence threshold are unvoiced whatever their periodicity
+    # (Praat), so only the others are analysed
+    half = tau_max // 2 + 1
+    c0, c1 = max(0, frame_length // 2 - half), min(frame_length, frame_length // 2 + half)
+    frames = sig.grid(frame_length, hop)                      # (R, T, L) strided view
+    central = frames[..., c0:c1]
+    peak = torch.maximum(central.amax(dim=-1), -central.amin(dim=-1))
+    intensity_all = (peak / gpeak.clamp_min(torch.finfo(rows.dtype).tiny)[:, None]).clamp(max=1.0)
+    sel &= (gpeak > 0)[:, None] & (intensity_all >= silence_threshold)
     idx_r, idx_t = torch.nonzero(sel, as_tuple=True)
     n_sel = idx_r.numel()
     if n_sel == 0:
-        return PitchTrack(f0.reshape(shape), voiced.reshape(shape), aper.reshape(shape))
+        return PitchTrack(f0, voiced, aper)
 
-    # steps 1-4 and the candidates, chunk by chunk; the frame's intensity is its peak over
-    # the central longest period relative to the row's peak (Praat's local/global peak)
-    frames = F.frame_grid(rows, frame_length, hop)            # (R, T, L) strided view
-    half = tau_max // 2 + 1
-    c0, c1 = max(0, frame_length // 2 - half), min(frame_length, frame_length // 2 + half)
+    # steps 1-4 and the candidates, chunk by chunk (cache-sized)
     n_c = n_candidates + 1
-    period = torch.empty((n_sel, n_c), dtype=y.dtype, device=dev)
-    value = torch.empty((n_sel, n_c), dtype=y.dtype, device=dev)
-    dmin = torch.empty(n_sel, dtype=y.dtype, device=dev)
+    period = torch.empty((n_sel, n_c), dtype=rows.dtype, device=dev)
+    value = torch.empty((n_sel, n_c), dtype=rows.dtype, device=dev)
+    dmin = torch.empty(n_sel, dtype=rows.dtype, device=dev)
     chosen = torch.empty((n_sel, n_c), dtype=torch.bool, device=dev)
-    peak = torch.empty(n_sel, dtype=y.dtype, device=dev)
     for a in range(0, n_sel, CHUNK_FRAMES):
         b = min(a + CHUNK_FRAMES, n_sel)
-        fr = frames[idx_r[a:b], idx_t[a:b]]
-        central = fr[:, c0:c1]
-        peak[a:b] = torch.maximum(central.amax(dim=-1), -central.amin(dim=-1))
-        period[a:b], value[a:b], dmin[a:b], chosen[a:b] = _candidates(_cmnd(fr, win, n_lags), tau_min,
-                                                         tau_max, threshold, n_candidates)
-    intensity = (peak / gpeak[idx_r]).clamp(max=1.0)
+        fr = sig.take_frames(idx_r[a:b], idx_t[a:b], hop // 2 - frame_length // 2,
+                             frame_length, hop)
+        period[a:b], value[a:b], dmin[a:b], chosen[a:b] = _candidates(
+            _cmnd(fr, win, n_lags), tau_min, tau_max, threshold, n_candidates)
+    intensity = intensity_all[idx_r, idx_t]
 
     # strengths as in Praat's path finder, with 1 - d' in place of the correlation
     vt = 1.0 - voicing_threshold
@@ -414,7 +464,7 @@ def yin(
     f0[idx_r, idx_t] = torch.where(is_voiced, f_best, torch.full_like(f_best, math.nan))
     voiced[idx_r, idx_t] = is_voiced
     aper[idx_r, idx_t] = ap.clamp_min(0.0)
-    return PitchTrack(f0.reshape(shape), voiced.reshape(shape), aper.reshape(shape))
+    return PitchTrack(f0, voiced, aper)
 
 
 def pitch_stats(track: PitchTrack, mask: torch.Tensor | None = None

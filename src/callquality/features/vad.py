@@ -39,6 +39,7 @@ past a call's ``lengths`` (zero padding in a batch) are never speech.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import threading
 import warnings
@@ -58,6 +59,7 @@ __all__ = [
     "silero_speech_probability",
     "voice_activity",
     "voice_activity_from_features",
+    "voice_activity_with_level",
 ]
 
 #: Sample rate the Silero network runs at.
@@ -411,6 +413,41 @@ def voice_activity(
     Returns:
         Bool tensor ``(..., T)`` on ``y``'s device.
     """
+    return _voice_activity(y, sr, hop_length, frame_length, lengths, mask, method, fmin, fmax,
+                           noise_percentile, onset_db, offset_db, abs_threshold_db,
+                           max_flatness_db, threshold, neg_threshold, min_speech_sec,
+                           min_silence_sec, hangover_sec)[0]
+
+
+def voice_activity_with_level(y: torch.Tensor | np.ndarray, sr: int, **kwargs: Any
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The energy voice activity and the speech-band level it was decided on, in one pass.
+
+    Takes the arguments of :func:`voice_activity` (``method`` must be ``"energy"``) and returns
+    ``(speech, level_db)``: the bool activity ``(..., T)`` and the speech-band level in dBFS
+    ``(..., T)``, equal to the first output of :func:`band_level_and_flatness` with the same
+    ``hop_length``, ``frame_length``, ``fmin`` and ``fmax`` (which this saves computing again).
+    """
+    try:
+        bound = inspect.signature(voice_activity).bind(y, sr, **kwargs)
+    except TypeError as exc:
+        raise ConfigurationError(f"voice_activity_with_level: {exc}") from None
+    bound.apply_defaults()
+    if bound.arguments["method"] != "energy":
+        raise ConfigurationError("voice_activity_with_level: method must be 'energy'")
+    speech, level = _voice_activity(**bound.arguments)
+    assert level is not None
+    return speech, level
+
+
+def _voice_activity(y: torch.Tensor | np.ndarray, sr: int, hop_length: int | None,
+                    frame_length: int | None, lengths: Any, mask: torch.Tensor | None,
+                    method: str, fmin: float, fmax: float, noise_percentile: float,
+                    onset_db: float, offset_db: float, abs_threshold_db: float,
+                    max_flatness_db: float, threshold: float, neg_threshold: float,
+                    min_speech_sec: float, min_silence_sec: float, hangover_sec: float
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`voice_activity`, and the speech-band level for the energy method (else None)."""
     if sr <= 0:
         raise ConfigurationError(f"voice_activity: sample rate must be positive, got {sr}")
     yt = F.as_tensor(y)
@@ -422,17 +459,18 @@ def voice_activity(
     valid = _valid_frames(lead, t, hop, lengths, mask, yt.device)
     hop_sec = hop / sr
     if t == 0:
-        return valid
+        return valid, torch.full(valid.shape, 10.0 * math.log10(_EPS_POWER), device=yt.device)
     if method == "energy":
         power, scale = _band_power(yt, sr, hop, frame_length, fmin, fmax)
         level = _level_db(power, scale)
         floor, flat = _floor_and_seed_flatness(level, power, scale, valid, noise_percentile,
                                                onset_db, abs_threshold_db)
-        return voice_activity_from_features(
+        speech = voice_activity_from_features(
             level, flat, hop_sec=hop_sec, valid=valid, noise_percentile=noise_percentile,
             onset_db=onset_db, offset_db=offset_db, abs_threshold_db=abs_threshold_db,
             max_flatness_db=max_flatness_db, min_speech_sec=min_speech_sec,
             min_silence_sec=min_silence_sec, hangover_sec=hangover_sec, floor_db=floor)
+        return speech, level
     if method == "silero":
         prob = silero_speech_probability(yt, sr, hop_length=hop)
         prob = torch.where(valid, prob, torch.zeros_like(prob))
@@ -440,7 +478,7 @@ def voice_activity(
         ok = valid.reshape(-1, t)
         speech = _hysteresis(ok & (flat_p >= neg_threshold), flat_p >= threshold)
         speech = _durations(speech, hop_sec, min_speech_sec, min_silence_sec, hangover_sec)
-        return (speech & ok).reshape(*lead, t)
+        return (speech & ok).reshape(*lead, t), None
     raise ConfigurationError(f"voice_activity: method must be 'energy' or 'silero', "
                              f"got {method!r}")
 

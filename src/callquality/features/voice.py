@@ -72,6 +72,7 @@ the measure Praat would give for the concatenated pulse sets (pairs never stradd
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
@@ -88,7 +89,9 @@ __all__ = [
     "jitter_local",
     "pool",
     "shimmer_local",
+    "signal_pad",
     "voice_quality",
+    "voice_quality_padded",
 ]
 
 #: Praat's usual arguments for jitter and shimmer (shortest, longest period in s; factors).
@@ -98,7 +101,11 @@ MAX_PERIOD_FACTOR = 1.3
 MAX_AMPLITUDE_FACTOR = 1.6
 
 #: Frames per chunk of the HNR stage (bounded memory, cache-friendly on CPU).
-_CHUNK = 4096
+_CHUNK = 1024
+#: Steps per sample of the tabulated interpolation kernel of the HNR peak refinement.
+_SINC_STEPS = 4096
+#: Chains per block of a pulse-walk step (cache-friendly, and tight array sizes).
+_WALK_BLOCK = 512
 
 _SUM_KEYS = ("jitter_sum_abs_diff", "jitter_n_pairs", "period_sum", "n_periods",
              "shimmer_sum_abs_diff", "shimmer_n_pairs", "amplitude_sum", "n_amplitudes",
@@ -127,30 +134,14 @@ def _rows(y: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     return y.reshape(math.prod(lead), y.shape[-1]), lead
 
 
-class _Signal:
+def signal_pad(sr: int) -> int:
+    """Zero padding (samples) the voice analyses need around the rows: 4 periods at 50 Hz + 64."""
+    return 4 * int(math.ceil(sr / 50.0)) + 64
+
+
+def _signal(rows: torch.Tensor, sr: int) -> F.PaddedRows:
     """The analysed rows ``(R, n)``, mean removed, zero-padded once for every window view."""
-
-    def __init__(self, rows: torch.Tensor, sr: int) -> None:
-        n = rows.shape[-1]
-        self.x = rows - rows.mean(dim=-1, keepdim=True) if n > 0 else rows
-        self.n = n
-        self.pad = 4 * int(math.ceil(sr / 50.0)) + 64
-        self.xp = torch.nn.functional.pad(self.x, (self.pad, self.pad))
-        if n > 0:   # Praat's absolute peak, without allocating |x|
-            self.peak = torch.maximum(self.x.amax(dim=-1), -self.x.amin(dim=-1))
-        else:
-            self.peak = self.x.new_zeros(self.x.shape[0])
-
-    def windows(self, length: int) -> torch.Tensor:
-        """View ``(R, n', length)``; window ``[r, s + pad]`` holds samples ``s .. s+length-1``."""
-        return self.xp.unfold(-1, length, 1)
-
-    def frames(self, start0: int, length: int, hop: int, n_t: int) -> torch.Tensor:
-        """View ``(R, n_t, length)``: frame ``t`` holds samples ``start0 + t*hop + [0, length)``."""
-        off = self.pad + start0
-        if off < 0 or off + (n_t - 1) * hop + length > self.xp.shape[-1]:
-            raise ValueError("frame outside the padded signal")
-        return self.xp[:, off:].unfold(-1, length, hop)[:, :n_t]
+    return F.PaddedRows(rows, signal_pad(sr))
 
 
 def _row_mask(mask: torch.Tensor | None, lead: tuple[int, ...], n_t: int,
@@ -161,15 +152,6 @@ def _row_mask(mask: torch.Tensor | None, lead: tuple[int, ...], n_t: int,
     if m.shape[-1] != n_t:
         raise ValueError(f"mask has {m.shape[-1]} frames, the analysis grid has {n_t}")
     return m.expand(*lead, n_t).reshape(math.prod(lead), n_t)
-
-
-def _take(x: torch.Tensor, row: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x[row, idx]`` with zeros outside ``[0, n)``; ``row`` broadcasts against ``idx``."""
-    n = x.shape[-1]
-    inside = (idx >= 0) & (idx < n)
-    flat = row * n + idx.clamp(0, n - 1)
-    vals = x.reshape(-1).take(flat)
-    return torch.where(inside, vals, torch.zeros_like(vals))
 
 
 class _F0Lookup:
@@ -226,18 +208,19 @@ def _segment_max_exclusive(values: torch.Tensor, row: torch.Tensor, n: int) -> t
 # --------------------------------------------------------------------------- pulses
 
 
-def _find_extremum(x: torch.Tensor, row: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+def _find_extremum(sig: F.PaddedRows, row: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
                    width: int) -> torch.Tensor:
     """Praat's ``Sound_findExtremum`` (maxima and minima): position of the largest |value| in
     samples ``[floor(lo), ceil(hi)]`` with parabolic interpolation (not at the window ends)."""
-    n = x.shape[-1]
+    n = sig.n
+    if width > sig.pad:     # windows must not run past the padding
+        sig = F.PaddedRows(sig.x, width)
     i0 = torch.floor(lo).long().clamp(0, n - 1)
     i1 = torch.ceil(hi).long().clamp(0, n - 1)
     cnt = (i1 - i0 + 1).clamp_min(0)
-    k = torch.arange(width, device=x.device)
-    idx = i0[:, None] + k
+    k = torch.arange(width, device=row.device)
     inside = k[None, :] < cnt[:, None]
-    vals = _take(x, row[:, None], idx)
+    vals = sig.take(row, i0, width)                     # zeros past the end (the padding)
     big = torch.finfo(vals.dtype).max
     vmax_in = torch.where(inside, vals, torch.full_like(vals, -big))
     vmin_in = torch.where(inside, vals, torch.full_like(vals, big))
@@ -283,7 +266,7 @@ def glottal_pulses(
     """
     rows, lead = _rows(y)
     hop = int(hop_length) if hop_length is not None else sr // 100
-    sig = _Signal(rows, sr)
+    sig = _signal(rows, sr)
     return _pulses(sig, sr, hop, _usable_f0(track, lead, mask, rows.device))
 
 
@@ -301,7 +284,54 @@ def _usable_f0(track: PitchTrack, lead: tuple[int, ...], mask: torch.Tensor | No
     return torch.where(ok, f0, torch.full_like(f0, math.nan))
 
 
-def _pulses(sig: _Signal, sr: int, hop: int, f0: torch.Tensor) -> Pulses:
+def _walk_step(sig: F.PaddedRows, row: torch.Tensor, il1: torch.Tensor, n1: torch.Tensor,
+               il2min: torch.Tensor, nl: torch.Tensor, p_max: float
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the pulse walks of a block of chains: the normalised cross-correlation of
+    each chain's reference window (``n1`` samples from ``il1``) with the windows starting at
+    ``il2min + k``, ``k < nl``; Praat's candidate choice.
+
+    Returns ``(best, has, trio, peak)``: the chosen offset ``k`` (long; Praat's step ``k + 1``),
+    whether there was a candidate, the correlations at ``k - 1, k, k + 1`` ``(M, 3)`` (zeros
+    before the first offset, Praat's ring buffer) and the absolute peak of the chosen window.
+    Arrays are sized for ``p_max``, the longest period (samples) in the block: ``n1 <=
+    floor(T) + 2`` and ``nl <= ceil(0.45 T) + 2`` always, so nothing is clipped.
+    """
+    dev = row.device
+    m = row.numel()
+    n1_max = int(math.floor(p_max)) + 2                          # window samples
+    nl_max = int(math.ceil(0.45 * p_max)) + 4                    # candidate offsets
+    seg_len = n1_max + nl_max - 1
+    nfft = 1 << (seg_len - 1).bit_length()
+    k1 = torch.arange(n1_max, device=dev)
+    kl = torch.arange(nl_max, device=dev)
+    # both windows are read nfft samples long: the FFT needs no zero padding (the reference
+    # is masked beyond its length, and samples of the other window past seg_len only meet
+    # those zeros at the offsets kept), so one gather serves both
+    both = sig.take(torch.cat([row, row]), torch.cat([il2min, il1]), nfft)
+    both[m:] *= torch.arange(nfft, device=dev) < n1[:, None]     # the reference window
+    seg, ref = both[:m], both[m:]
+    spec = torch.fft.rfft(seg, dim=-1)
+    spec *= torch.fft.rfft(ref, dim=-1).conj_physical_()
+    cc = torch.fft.irfft(spec, n=nfft, dim=-1)[:, :nl_max]
+    cs = torch.nn.functional.pad(seg[:, :seg_len].square().cumsum(dim=-1), (1, 0))
+    norm2 = cs.gather(1, kl + n1[:, None]) - cs[:, :nl_max]
+    den = norm2 * ref.square().sum(dim=-1, keepdim=True)
+    rr = torch.where(den > 0, cc * den.clamp_min(1e-30).rsqrt(), 0.0)
+    # Praat's ring buffer of three correlations starts with two zeros; the value at
+    # offset p - 1 is a candidate at step p when it is >= both neighbours
+    e = torch.nn.functional.pad(rr, (2, 0))
+    val = e[:, 1:nl_max + 1]
+    cand = (val >= e[:, :nl_max]) & (val >= e[:, 2:]) & (kl < nl[:, None])
+    best = torch.where(cand, val, -math.inf).argmax(dim=-1, keepdim=True)
+    has = cand.gather(1, best)[:, 0]
+    trio = e.gather(1, best + torch.arange(3, device=dev))      # r1, r2, r3
+    wpk = seg.gather(1, best + k1).abs()
+    peak = torch.where(k1 < n1[:, None], wpk, 0.0).amax(dim=-1)
+    return best[:, 0], has, trio, peak
+
+
+def _pulses(sig: F.PaddedRows, sr: int, hop: int, f0: torch.Tensor) -> Pulses:
     x = sig.x
     dev = x.device
     n_rows, n = x.shape
@@ -320,28 +350,18 @@ def _pulses(sig: _Signal, sr: int, hop: int, f0: torch.Tensor) -> Pulses:
     tmid = 0.5 * (tleft + tright)
     f0mid = f0_at(s_row, tmid)
     t_max = sr / float(torch.nan_to_num(f0, nan=math.inf).amin().item())   # longest period
-    anchor = _find_extremum(x, s_row, tmid - 0.5 * sr / f0mid, tmid + 0.5 * sr / f0mid,
+    anchor = _find_extremum(sig, s_row, tmid - 0.5 * sr / f0mid, tmid + 0.5 * sr / f0mid,
                             int(math.ceil(t_max)) + 3)
 
-    n1_max = int(math.floor(t_max)) + 2                          # window samples
-    nl_max = int(math.ceil(0.45 * t_max)) + 4                    # candidate offsets
-    seg_len = n1_max + nl_max - 1
-    nfft = 1 << (seg_len - 1).bit_length()
     pad = sig.pad
-    ref_view = sig.windows(n1_max)                               # (R, n', n1_max) views
-    seg_view = sig.windows(seg_len)
-    last_start = ref_view.shape[1] - 1
-    last_seg = seg_view.shape[1] - 1
-    k1 = torch.arange(n1_max, device=dev)
-    kl = torch.arange(nl_max, device=dev)
-    minus_inf = torch.tensor(-math.inf, dtype=x.dtype, device=dev)
 
-    # two walks per stretch: chains [0, n_str) go left, [n_str, 2 n_str) go right
-    chain = torch.arange(2 * n_str, device=dev)
-    row = torch.cat([s_row, s_row])
+    # two walks per stretch: chains [0, n_str) go left, [n_str, 2 n_str) go right; they are
+    # walked in the order of their stretch's F0, so that blocks of them share a period range
+    chain = torch.argsort(torch.cat([f0mid, f0mid]).nan_to_num(nan=0.0), stable=True)
+    row = torch.cat([s_row, s_row])[chain]
     left_dir = chain < n_str
-    lim = torch.cat([tleft, tright])                             # where each walk ends
-    pos = torch.cat([anchor, anchor])
+    lim = torch.cat([tleft, tright])[chain]                      # where each walk ends
+    pos = torch.cat([anchor, anchor])[chain]
     rec: list[tuple[torch.Tensor, ...]] = []
     while chain.numel() > 0:
         f = f0_at(row, pos)
@@ -354,38 +374,31 @@ def _pulses(sig: _Signal, sr: int, hop: int, f0: torch.Tensor) -> Pulses:
         per = sr / f                                             # local period, samples
         half = 0.5 * per
         il1 = torch.round(pos - half).long()
-        n1 = (torch.round(pos + half).long() - il1 + 1).clamp(1, n1_max)
+        n1 = torch.round(pos + half).long() - il1 + 1
         near = torch.where(left_dir, pos - 1.25 * per, pos + 0.8 * per)
         il2min = torch.floor(near - half).long()
-        nl = (torch.ceil(near + 0.45 * per - half).long() - il2min + 1).clamp(1, nl_max)
-        ref = ref_view[row, (il1 + pad).clamp(0, last_start)]
-        ref = ref * (k1 < n1[:, None])
-        seg = seg_view[row, (il2min + pad).clamp(0, last_seg)]
-        cc = torch.fft.irfft(torch.fft.rfft(seg, n=nfft) * torch.fft.rfft(ref, n=nfft).conj(),
-                             n=nfft)[:, :nl_max]
-        cs = torch.nn.functional.pad(seg.square().cumsum(dim=-1), (1, 0))
-        norm2 = cs.gather(1, kl + n1[:, None]) - cs[:, :nl_max]
-        den = norm2 * ref.square().sum(dim=-1, keepdim=True)
-        rr = torch.where(den > 0, cc * den.clamp_min(1e-30).rsqrt(), 0.0)
-        # Praat's ring buffer of three correlations starts with two zeros; the value at
-        # offset p - 1 is a candidate at step p when it is >= both neighbours
-        e = torch.nn.functional.pad(rr, (2, 0))
-        val = e[:, 1:nl_max + 1]
-        cand = (val >= e[:, :nl_max]) & (val >= e[:, 2:]) & (kl < nl[:, None])
-        best = torch.where(cand, val, minus_inf).argmax(dim=-1, keepdim=True)
-        has = cand.gather(1, best)[:, 0]
-        trio = e.gather(1, best + torch.arange(3, device=dev))      # r1, r2, r3
+        nl = torch.ceil(near + 0.45 * per - half).long() - il2min + 1
+        # the correlations, in blocks of chains with similar periods (chains are ordered by
+        # their stretch's F0), each with arrays sized for its own longest period
+        m = row.numel()
+        if m <= _WALK_BLOCK:
+            best, has, trio, peak = _walk_step(sig, row, il1, n1, il2min, nl,
+                                               float(per.max()))
+        else:
+            parts = [_walk_step(sig, row[a:a + _WALK_BLOCK], il1[a:a + _WALK_BLOCK],
+                                n1[a:a + _WALK_BLOCK], il2min[a:a + _WALK_BLOCK],
+                                nl[a:a + _WALK_BLOCK], float(per[a:a + _WALK_BLOCK].max()))
+                     for a in range(0, m, _WALK_BLOCK)]
+            best, has, trio, peak = (torch.cat(t) for t in zip(*parts, strict=True))
         r1, mc, r3 = trio[:, 0].double(), trio[:, 1].double(), trio[:, 2].double()
         d2r = 2.0 * mc - r1 - r3
         interp = d2r != 0
         dr = 0.5 * (r3 - r1)
         safe = torch.where(interp, d2r, 1.0)
         corr = torch.where(interp, mc + 0.5 * dr * dr / safe, mc)
-        shift = (il2min - il1 + best[:, 0] - 1).double() + torch.where(interp, dr / safe, 0.0)
+        shift = (il2min - il1 + best - 1).double() + torch.where(interp, dr / safe, 0.0)
         new = torch.where(has, pos + shift, torch.where(left_dir, pos - per, pos + per))
         corr = torch.where(has, corr, -1.0)
-        wpk = seg.gather(1, best + k1).abs()
-        peak = torch.where(k1 < n1[:, None], wpk, 0.0).amax(dim=-1)
         gp = gpeak[row]
         beyond = torch.where(left_dir, new < lim, new > lim)
         added = torch.where(beyond, (corr > 0.7) & (peak > 0.023333 * gp),
@@ -465,7 +478,7 @@ def _period_sums(pulses: Pulses, n_rows: int, pmin: float, pmax: float,
     return out
 
 
-def _amplitude_sums(sig: _Signal, sr: int, pulses: Pulses, n_rows: int, pmin: float,
+def _amplitude_sums(sig: F.PaddedRows, sr: int, pulses: Pulses, n_rows: int, pmin: float,
                     pmax: float, factor: float, amp_factor: float) -> dict[str, torch.Tensor]:
     """Per-row sums behind Praat's shimmer (local): amplitude tier and its differences."""
     x = sig.x
@@ -494,8 +507,9 @@ def _amplitude_sums(sig: _Signal, sr: int, pulses: Pulses, n_rows: int, pmin: fl
     lo = torch.ceil(c - wl).long().clamp_min(0)
     hi = torch.floor(c + wr).long().clamp(max=n - 1)
     cnt = hi - lo + 1
-    width = int(math.floor(0.4 * pmax * sr)) + 3
-    vals = sig.windows(width)[r, lo.clamp(0, n - 1) + sig.pad]
+    # samples per window: at most 0.4 pmax sr + 1; sized for the widest window present
+    width = max(1, min(int(cnt.max()), int(math.floor(0.4 * pmax * sr)) + 3))
+    vals = sig.take(r, lo.clamp(0, n - 1), width)
     k = torch.arange(width, device=dev)
     dt = (lo - c)[:, None].to(x.dtype) + k                      # sample time - pulse time
     wid = torch.where(dt < 0, wl[:, None].to(x.dtype), wr[:, None].to(x.dtype))
@@ -536,7 +550,7 @@ def jitter_local(y: torch.Tensor, sr: int, track: PitchTrack, mask: torch.Tensor
     0.02, 1.3); shape ``(...)``, ``NaN`` where undefined (fewer than one valid period pair)."""
     rows, lead = _rows(y)
     hop = sr // 100
-    sig = _Signal(rows, sr)
+    sig = _signal(rows, sr)
     pulses = _pulses(sig, sr, hop, _usable_f0(track, lead, mask, rows.device))
     s = _period_sums(pulses, rows.shape[0], shortest_period, longest_period, max_period_factor)
     mean_abs = s["jitter_sum_abs_diff"] / s["jitter_n_pairs"]
@@ -557,7 +571,7 @@ def shimmer_local(y: torch.Tensor, sr: int, track: PitchTrack,
     0.02, 1.3, 1.6); shape ``(...)``, ``NaN`` where undefined (no valid amplitude pair)."""
     rows, lead = _rows(y)
     hop = sr // 100
-    sig = _Signal(rows, sr)
+    sig = _signal(rows, sr)
     pulses = _pulses(sig, sr, hop, _usable_f0(track, lead, mask, rows.device))
     s = _amplitude_sums(sig, sr, pulses, rows.shape[0], shortest_period, longest_period,
                         max_period_factor, max_amplitude_factor)
@@ -599,11 +613,59 @@ def _sinc_at(r: torch.Tensor, lag: torch.Tensor, depth: int) -> torch.Tensor:
     return torch.where(exact, r.gather(1, left.abs().clamp(max=m).long()), out)
 
 
+@functools.lru_cache(maxsize=8)
+def _sinc_table(depth: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """:func:`_sinc_at`'s kernel at full depth, tabulated over the fractional lag.
+
+    ``(_SINC_STEPS + 1, 2 depth)``: row ``i`` is the fraction ``i / _SINC_STEPS``, column ``c``
+    the tap ``c - depth + 1``; computed in float64. Linear interpolation between rows is
+    within 1e-7 of the kernel (its second derivative is below pi^2).
+    """
+    frac = (torch.arange(_SINC_STEPS + 1, dtype=torch.float64) / _SINC_STEPS)[:, None]
+    taps = torch.arange(-depth + 1, depth + 1, dtype=torch.float64)
+    dist = frac - taps
+    span = torch.where(taps <= 0, frac + depth, depth + 1.0 - frac)
+    arg = math.pi * dist
+    kernel = torch.sin(arg) / arg * (0.5 + 0.5 * torch.cos(arg / span))
+    kernel = torch.where(dist == 0, 1.0, kernel)
+    return kernel.to(dtype=dtype, device=device)
+
+
+def _sinc_at_full(r: torch.Tensor, lag: torch.Tensor, depth: int) -> torch.Tensor:
+    """:func:`_sinc_at` for lags at least ``depth`` samples from the array's end (full depth
+    on both sides), with the tabulated kernel: ``r (N, M+1)``, ``lag (N, P) -> (N, P)``."""
+    m = r.shape[-1] - 1
+    left = torch.floor(lag)
+    u = (lag - left) * _SINC_STEPS
+    i = u.floor().clamp_(max=_SINC_STEPS - 1)
+    w = (u - i)[..., None]
+    i = i.long().reshape(-1)
+    table = _sinc_table(depth, r.dtype, str(r.device))
+    k0 = table.index_select(0, i).reshape(*lag.shape, table.shape[1])
+    kernel = torch.lerp(k0, table.index_select(0, i + 1).reshape(k0.shape), w)
+    taps = torch.arange(-depth + 1, depth + 1, device=r.device)
+    idx = (left.long()[..., None] + taps).abs_().clamp_(max=m)
+    vals = r.gather(1, idx.reshape(r.shape[0], -1)).reshape(idx.shape)
+    return (kernel * vals).sum(dim=-1)
+
+
 def _sinc_peak(r: torch.Tensor, x0: torch.Tensor, offs: torch.Tensor, depth: int
                ) -> torch.Tensor:
     """Maximum of the sinc interpolation of ``r`` near ``x0``: three points ``x0 + offs`` and
     the vertex of the parabola through them (Praat maximises with Brent's method)."""
-    v = _sinc_at(r, x0[:, None] + offs, depth)
+    lag = x0[:, None] + offs
+    # full depth on both sides (the usual case): tabulated kernel; near the array's end the
+    # depth shrinks as in Praat: computed kernel
+    full = torch.floor(lag).amax(dim=-1) <= r.shape[-1] - 1 - depth
+    if bool(full.all()):
+        v = _sinc_at_full(r, lag, depth)
+    else:
+        v = torch.empty_like(lag)
+        part = torch.nonzero(full, as_tuple=True)[0]
+        rest = torch.nonzero(~full, as_tuple=True)[0]
+        if part.numel():
+            v[part] = _sinc_at_full(r[part], lag[part], depth)
+        v[rest] = _sinc_at(r[rest], lag[rest], depth)
     fl, fm, fr = v[:, 0], v[:, 1], v[:, 2]
     curv = fl - 2.0 * fm + fr
     peak = torch.where(curv < 0, fm - (fl - fr).square() / (8.0 * curv.clamp(max=-1e-30)), fm)
@@ -646,13 +708,13 @@ def harmonicity_cc(
     out = torch.full((n_rows, n_t), math.nan, dtype=torch.float32, device=rows.device)
     if n_t == 0 or n_rows == 0:
         return out.reshape(*lead, n_t)
-    db, _ = _harmonicity_rows(_Signal(rows, sr), sr, hop, n_t, pitch_floor, silence_threshold,
+    db, _ = _harmonicity_rows(_signal(rows, sr), sr, hop, n_t, pitch_floor, silence_threshold,
                               periods_per_window, _row_mask(mask, lead, n_t, rows.device),
                               sinc_depth)
     return db.reshape(*lead, n_t)
 
 
-def _harmonicity_rows(sig: _Signal, sr: int, hop: int, n_t: int, pitch_floor: float,
+def _harmonicity_rows(sig: F.PaddedRows, sr: int, hop: int, n_t: int, pitch_floor: float,
                       silence_threshold: float, periods_per_window: float,
                       mask: torch.Tensor | None, sinc_depth: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -679,21 +741,23 @@ def _harmonicity_rows(sig: _Signal, sr: int, hop: int, n_t: int, pitch_floor: fl
     plen = j1 - j0 + 1
     pstart = hop // 2 - hw + j0
     sel = torch.ones((n_rows, n_t), dtype=torch.bool, device=dev) if mask is None else mask
-    r_idx, t_idx = torch.nonzero(sel, as_tuple=True)
+    if not bool(sel.any()):
+        return db, sounding
+    # local mean and peak of every grid frame, reduced straight from the strided frame views
+    # (no copies); only frames louder than the silence threshold are analysed further
+    lmean = mean_view.mean(dim=-1)
+    cen = sig.frames(pstart, plen, hop, n_t)
+    lpeak = torch.maximum(cen.amax(dim=-1) - lmean, lmean - cen.amin(dim=-1))
+    intensity = (lpeak / gpeak.clamp_min(torch.finfo(x.dtype).tiny)[:, None]).clamp(max=1.0)
+    live = sel & (lpeak > 0) & (intensity > silence_threshold)
+    r_idx, t_idx = torch.nonzero(live, as_tuple=True)
     if r_idx.numel() == 0:
         return db, sounding
-    lmean = mean_view[r_idx, t_idx].mean(dim=-1)
-    cen = sig.frames(pstart, plen, hop, n_t)[r_idx, t_idx]
-    lpeak = torch.maximum(cen.amax(dim=-1) - lmean, lmean - cen.amin(dim=-1))
-    intensity = (lpeak / gpeak[r_idx].clamp_min(torch.finfo(x.dtype).tiny)).clamp(max=1.0)
-    live = (lpeak > 0) & (intensity > silence_threshold)
-    if not bool(live.any()):
-        return db, sounding
-    r_idx, t_idx, lmean, intensity = r_idx[live], t_idx[live], lmean[live], intensity[live]
+    lmean, intensity = lmean[r_idx, t_idx], intensity[r_idx, t_idx]
     # forward cross-correlation: the window starts 0.5 * (1/floor + window) before frame time
     start_off = int(math.floor(-0.5 - 0.5 * (1.0 + periods_per_window) * sr / pitch_floor))
     span = nw + max_lag
-    seg_view = sig.frames(hop // 2 + start_off, span, hop, n_t)
+    sig.frames(hop // 2 + start_off, span, hop, n_t)          # every frame inside the padding
     n_live = r_idx.numel()
     strength = torch.empty(n_live, dtype=x.dtype, device=dev)
     has = torch.empty(n_live, dtype=torch.bool, device=dev)
@@ -701,7 +765,8 @@ def _harmonicity_rows(sig: _Signal, sr: int, hop: int, n_t: int, pitch_floor: fl
     offs = torch.tensor([-h, 0.0, h], dtype=x.dtype, device=dev)
     for a in range(0, n_live, _CHUNK):
         b = min(a + _CHUNK, n_live)
-        seg = seg_view[r_idx[a:b], t_idx[a:b]] - lmean[a:b, None]
+        seg = sig.take_frames(r_idx[a:b], t_idx[a:b], hop // 2 + start_off, span, hop)
+        seg -= lmean[a:b, None]
         c, e0, e = frame_xcorr(seg, nw, max_lag + 1)
         r = torch.where(e > 0, c * (e0 * e).clamp_min(1e-30).rsqrt(), 0.0)
         r[:, 0] = 1.0
@@ -802,10 +867,32 @@ def voice_quality(
         give defined values.
     """
     rows, lead = _rows(y)
+    results = _voice_quality_rows(_signal(rows, sr), lead, sr, track, mask, hop_length)
+    if len(lead) == 0:
+        return results[0]
+    return results
+
+
+def voice_quality_padded(sig: F.PaddedRows, sr: int, track: PitchTrack,
+                         mask: torch.Tensor | None = None, *, hop_length: int | None = None
+                         ) -> list[dict[str, float]]:
+    """:func:`voice_quality` of rows already mean-removed and padded (shared with the F0 stage).
+
+    ``sig`` holds the ``R`` rows (e.g. a call's channels); ``track`` and ``mask`` have shape
+    ``(R, T)`` (or broadcast to it). Returns one dict per row, as :func:`voice_quality`.
+    Rows with less padding than the pulse search needs are padded again first.
+    """
+    if sig.pad < signal_pad(sr):
+        sig = _signal(sig.x, sr)
+    return _voice_quality_rows(sig, (sig.x.shape[0],), sr, track, mask, hop_length)
+
+
+def _voice_quality_rows(sig: F.PaddedRows, lead: tuple[int, ...], sr: int, track: PitchTrack,
+                        mask: torch.Tensor | None, hop_length: int | None
+                        ) -> list[dict[str, float]]:
     hop = int(hop_length) if hop_length is not None else sr // 100
-    n_rows = rows.shape[0]
-    sig = _Signal(rows, sr)
     x = sig.x
+    n_rows = x.shape[0]
     f0 = _usable_f0(track, lead, mask, x.device)
     n_t = f0.shape[-1]
     pulses = _pulses(sig, sr, hop, f0)
@@ -823,10 +910,7 @@ def voice_quality(
     sums["n_hnr_frames"] = hnr_n
     sums["n_pulses"] = torch.bincount(pulses.row, minlength=n_rows).double()
     table = torch.stack([sums[k] for k in _SUM_KEYS], dim=-1).cpu().tolist()
-    results = [_summaries(dict(zip(_SUM_KEYS, vals, strict=True))) for vals in table]
-    if len(lead) == 0:
-        return results[0]
-    return results
+    return [_summaries(dict(zip(_SUM_KEYS, vals, strict=True))) for vals in table]
 
 
 def pool(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
