@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib
 import re
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,10 +128,10 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-def _whisper(path: Path, **kw: object) -> WhisperTranscriber:
+def _whisper(path: Path, **kw: Any) -> WhisperTranscriber:
     # sample_len bounds the tokens decoded per 30 s window: random weights never emit
     # end-of-text, and 224 steps per window would only cost time.
-    return WhisperTranscriber(str(path), device="cpu", sample_len=12, **kw)  # type: ignore[arg-type]
+    return WhisperTranscriber(str(path), device="cpu", sample_len=12, **kw)
 
 
 def test_whisper_stereo_words_carry_their_channels_speaker(
@@ -147,7 +148,7 @@ def test_whisper_stereo_words_carry_their_channels_speaker(
 
     def spy(name: str, *a: object, **k: object) -> object:
         loads.append(name)
-        return real_load(name, *a, **k)  # type: ignore[arg-type]
+        return real_load(name, *a, **k)
 
     monkeypatch.setattr(whisper, "load_model", spy)
     # 8 kHz stereo; without crosstalk rejection both channels are transcribed in full (the
@@ -313,7 +314,7 @@ class _Fake:
         self.exc = exc
         self.batches: list[list[str]] = []
 
-    def transcribe(self, calls: list[Call]) -> list[Transcript]:
+    def transcribe(self, calls: Sequence[Call]) -> list[Transcript]:
         self.batches.append([c.call_id for c in calls])
         out = []
         for c in calls:
@@ -366,7 +367,7 @@ def test_one_failed_call_is_recorded_and_the_batch_goes_on() -> None:
 
 def test_a_transcriber_must_return_one_transcript_per_call() -> None:
     class Short:
-        def transcribe(self, calls: list[Call]) -> list[Transcript]:
+        def transcribe(self, calls: Sequence[Call]) -> list[Transcript]:
             return []
 
     with pytest.raises(ConfigurationError, match="returned 0 item"):

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from _synthetic import glottal_source
+from callquality.features import functional as F
 from callquality.features import pitch as P
 
 FIXTURES = Path(__file__).resolve().parents[1] / "examples" / "fixtures"
@@ -119,6 +120,20 @@ def test_batch_rows_are_independent_and_deterministic() -> None:
     same = np.isfinite(f_b) & np.isfinite(f_s)
     assert same.sum() >= 0.95 * np.isfinite(f_s).sum()
     np.testing.assert_allclose(f_b[same], f_s[same], rtol=1e-3)
+
+
+def test_yin_on_shared_padded_rows_equals_yin() -> None:
+    sr = 8000
+    a, _, _ = glottal_source(120.0, 0.01, 0.05, sr, dur=1.0, seed=1)
+    b, _, _ = glottal_source(230.0, 0.02, 0.05, sr, dur=1.0, seed=2, snr_db=30)
+    rows = torch.from_numpy(np.stack([a, b]))
+    mask = torch.ones(2, -(-a.size // 80), dtype=torch.bool)
+    mask[1, :30] = False
+    ref = P.yin(rows, sr, mask=mask)
+    for pad in (0, 50, 2000):          # too little padding is made good
+        got = P.yin_padded(F.PaddedRows(rows, pad), sr, mask=mask)
+        for x1, x2 in zip(ref, got, strict=True):
+            assert torch.equal(torch.nan_to_num(x1, nan=-1.0), torch.nan_to_num(x2, nan=-1.0))
 
 
 def test_pitch_stats_definitions() -> None:

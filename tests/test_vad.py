@@ -17,6 +17,7 @@ from callquality.features.vad import (
     fill_short_runs,
     voice_activity,
     voice_activity_from_features,
+    voice_activity_with_level,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "examples" / "fixtures"
@@ -225,6 +226,18 @@ def test_features_entry_point_matches():
     y = torch.from_numpy(timeline(6.0, SPANS))
     level, flat = band_level_and_flatness(y, SR)
     assert torch.equal(voice_activity_from_features(level, flat), voice_activity(y, SR))
+
+
+def test_activity_with_level_is_one_pass_of_both():
+    y = torch.from_numpy(np.stack([timeline(6.0, SPANS), timeline(6.0, SPANS[:2], seed=5)]))
+    lengths = torch.tensor([6 * SR, 4 * SR])
+    speech, level = voice_activity_with_level(y, SR, lengths=lengths, onset_db=9.0)
+    assert torch.equal(speech, voice_activity(y, SR, lengths=lengths, onset_db=9.0))
+    assert torch.equal(level, band_level_and_flatness(y, SR)[0])
+    with pytest.raises(ConfigurationError):
+        voice_activity_with_level(y, SR, method="silero")
+    with pytest.raises(ConfigurationError):
+        voice_activity_with_level(y, SR, no_such_argument=1)
 
 
 # --------------------------------------------------------------------------- fixture corpus

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import _synthetic
+from callquality.features import functional as F
 from callquality.features import pitch as P
 from callquality.features import voice as V
 
@@ -159,6 +160,31 @@ def test_batch_equals_rows_and_pool_combines_sums() -> None:
     assert V.pool([pooled])["shimmer"] == pytest.approx(pooled["shimmer"])   # re-poolable
     empty = V.pool([])
     assert math.isnan(empty["jitter"]) and empty["n_periods"] == 0
+
+
+def test_voice_quality_on_shared_padded_rows() -> None:
+    sr = 8000
+    a, _, _, _ = glottal_source(110.0, 0.01, 0.04, sr, seed=1)
+    b, _, _, _ = glottal_source(210.0, 0.02, 0.06, sr, seed=2, snr_db=35)
+    rows = torch.from_numpy(np.stack([a, b]))
+    track = P.yin(rows, sr)
+    ref = V.voice_quality(rows, sr, track)
+    assert isinstance(ref, list)
+    for pad in (10, V.signal_pad(sr)):   # too little padding is made good
+        got = V.voice_quality_padded(F.PaddedRows(rows, pad), sr, track)
+        for r, g in zip(ref, got, strict=True):
+            for key in ("jitter", "shimmer", "hnr_db", "n_pulses", "n_hnr_frames"):
+                assert g[key] == pytest.approx(r[key], rel=1e-9, nan_ok=True), key
+
+
+def test_tabulated_sinc_kernel_matches_the_kernel() -> None:
+    rng = np.random.default_rng(0)
+    r = torch.from_numpy(rng.uniform(-1, 1, (64, 105))).double()
+    lag = torch.from_numpy(rng.uniform(16.0, 88.0, (64, 3))).double()
+    lag[0] = torch.tensor([30.0, 30.9999, 31.0001])          # whole and nearly whole lags
+    for depth in (4, 16):
+        exact = V._sinc_at(r, lag, depth)
+        torch.testing.assert_close(V._sinc_at_full(r, lag, depth), exact, rtol=0, atol=1e-6)
 
 
 def test_mask_restricts_pulses_and_hnr_frames() -> None:

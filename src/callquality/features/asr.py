@@ -18,12 +18,12 @@ and words carry their speaker and their times in seconds from the start of the c
 Speakers. Each channel of a call is transcribed on its own and its words get the speaker of
 that channel (:attr:`Call.channels <callquality.Call.channels>`): ``"agent"`` / ``"customer"``
 for stereo calls, ``"mixed"`` for a mono mix (:func:`assign_speakers` gives those words the
-speakers of a diarization). Stereo telephone recordings carry each party's voice faintly in the other
-channel (echo, crosstalk; about -25 dB); a recogniser would transcribe it twice, once under the
-wrong speaker. So, by default (``crosstalk_rejection=True``), each channel of a stereo call is
-reduced to its *own speech*: :func:`callquality.features.turns.speaker_activity` (voice
-activity with crosstalk rejection, 10 ms frames), pauses shorter than ``bridge_sec`` bridged,
-every region padded by ``pad_sec`` on both sides. PocketSphinx decodes each region as one
+speakers of a diarization). Stereo telephone recordings carry each party's voice faintly in
+the other channel (echo, crosstalk; about -25 dB); a recogniser would transcribe it twice, once
+under the wrong speaker. So, by default (``crosstalk_rejection=True``), each channel of a
+stereo call is reduced to its *own speech*: :func:`callquality.features.turns.speaker_activity`
+(voice activity with crosstalk rejection, 10 ms frames), pauses shorter than ``bridge_sec``
+bridged, every region padded by ``pad_sec`` on both sides. PocketSphinx decodes each region as one
 utterance (one :class:`~callquality.Segment` per region with words); Whisper gets the channel
 with everything outside the regions silenced (10 ms fades) and words whose centre falls in
 that silence (hallucinations) are dropped. Mono channels use plain voice activity

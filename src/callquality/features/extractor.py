@@ -381,7 +381,8 @@ class TorchExtractor:
                 for block in _rechunk(call.iter_chunks(self.chunk_sec), chunk):
                     head = prev_tail if prev_tail is not None else np.zeros(
                         (block.shape[0], 0), np.float32)
-                    y_np = np.concatenate([head, block], axis=1)
+                    y_np = (np.concatenate([head, block], axis=1) if head.shape[1]
+                            else np.ascontiguousarray(block))
                     y = torch.from_numpy(y_np)[None].to(device)
                     lengths = torch.tensor([y_np.shape[1]], device=device)
                     tracks, track, sig = _frame_tracks(y, sr, lengths)
@@ -480,12 +481,12 @@ def _rechunk(chunks: Iterable[np.ndarray], size: int) -> Iterable[np.ndarray]:
         buf.append(c)
         have += c.shape[1]
         while have >= size:
-            cat = np.concatenate(buf, axis=1)
+            cat = buf[0] if len(buf) == 1 else np.concatenate(buf, axis=1)  # views if one
             yield cat[:, :size]
             rest = cat[:, size:]
             buf, have = [rest], rest.shape[1]
     if have:
-        yield np.concatenate(buf, axis=1)
+        yield buf[0] if len(buf) == 1 else np.concatenate(buf, axis=1)
 
 
 def _slice_tracks(tracks: _Tracks, b: int, n: int, sr: int, t0: int = 0,

@@ -18,6 +18,7 @@ __all__ = [
     "PaddedRows",
     "amplitude_to_db",
     "as_tensor",
+    "chunk_frames",
     "frame",
     "frame_grid",
     "frame_sum",
@@ -36,15 +37,24 @@ __all__ = [
 
 #: Level assigned to digital silence, in dBFS.
 DB_FLOOR = -120.0
-#: Frames per chunk of the FFT stages (about 1 MB of float32 frames: cache-friendly on CPU).
+#: Frames per chunk of the FFT stages on CPU (about 1 MB of float32 frames: cache-sized).
 FFT_CHUNK = 1024
+#: Frames per chunk on a GPU, where fewer and larger kernels are what counts.
+FFT_CHUNK_GPU = 1 << 16
+
+
+def chunk_frames(device: torch.device | str) -> int:
+    """Frames (rows) per chunk of the batched FFT stages on ``device``: cache-sized chunks on
+    CPU (:data:`FFT_CHUNK`), large ones on a GPU (:data:`FFT_CHUNK_GPU`)."""
+    return FFT_CHUNK if torch.device(device).type == "cpu" else FFT_CHUNK_GPU
 
 
 class PaddedRows:
     """Signal rows ``(R, n)`` with their mean removed, zero-padded once for strided window views.
 
     Several analyses (F0, pulses, HNR) read windows around arbitrary positions; padding once
-    and viewing (``Tensor.unfold``) avoids a copy per analysis.
+    and viewing (``Tensor.unfold``) avoids a copy per analysis. ``center=False`` keeps the rows
+    as they are (for rows already centred: :meth:`repad`).
 
     Attributes:
         x: ``(R, n)`` the rows minus their mean (full scale; a view of ``xp``).
@@ -54,20 +64,24 @@ class PaddedRows:
         peak: ``(R,)`` the absolute peak of each row of ``x`` (Praat's global peak).
     """
 
-    def __init__(self, rows: torch.Tensor, pad: int) -> None:
+    def __init__(self, rows: torch.Tensor, pad: int, *, center: bool = True) -> None:
         n = rows.shape[-1]
         self.n = n
         self.pad = int(pad)
         # one allocation: the mean-removed rows are written between the two zero pads, and x
         # is a view of them
-        self.xp = pad_zeros(rows, self.pad, self.pad, copy=False)
+        self.xp = pad_zeros(rows, self.pad, self.pad, copy=not center)
         self.x = self.xp[:, self.pad:self.pad + n]
-        if n > 0:
+        if center and n > 0:
             torch.sub(rows, rows.mean(dim=-1, keepdim=True), out=self.x)
         if n > 0:   # without allocating |x|
             self.peak = torch.maximum(self.x.amax(dim=-1), -self.x.amin(dim=-1))
         else:
             self.peak = self.x.new_zeros(self.x.shape[0])
+
+    def repad(self, pad: int) -> PaddedRows:
+        """The same rows with ``pad`` samples of zeros on each side (no new mean removal)."""
+        return PaddedRows(self.x, pad, center=False)
 
     def windows(self, length: int) -> torch.Tensor:
         """View ``(R, n', length)``; window ``[r, s + pad]`` holds samples ``s .. s+length-1``."""
@@ -320,8 +334,9 @@ def spectral_centroid_windows(x: torch.Tensor, row: torch.Tensor, start: torch.T
     out = x.new_zeros(row.numel())
     hann = torch.hann_window(n_fft, periodic=True, dtype=x.dtype, device=x.device)
     freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sr, dtype=x.dtype, device=x.device)
-    for a in range(0, row.numel(), FFT_CHUNK):
-        b = min(a + FFT_CHUNK, row.numel())
+    chunk = chunk_frames(x.device)
+    for a in range(0, row.numel(), chunk):
+        b = min(a + chunk, row.numel())
         frames = take_windows(x, row[a:b], start[a:b], n_fft)
         spec = torch.fft.rfft(frames.mul_(hann), dim=-1)
         mag = (spec.real.square() + spec.imag.square()).sqrt_()     # |X|, cheaper than abs()

@@ -43,8 +43,10 @@ The output lives on the call-level analysis grid of
 :func:`callquality.features.functional.frame_grid` (frame ``t`` centred at
 ``(t + 0.5) * hop_length / sr`` seconds, ``T = ceil(n_samples / hop_length)``), so it lines up
 with every other frame track of the extractor. The row's mean is removed before analysis (a DC
-offset changes nothing). Frames outside ``mask`` are not computed. Device-agnostic and
-deterministic.
+offset changes nothing). Frames outside ``mask`` are not computed, nor frames below the
+silence threshold (unvoiced whatever their periodicity, as in Praat; on the stereo fixture
+calls, two thirds of the voice-active frames: the other party's crosstalk, quiet consonants).
+The FFT stage runs in cache-sized chunks of frames. Device-agnostic and deterministic.
 """
 
 from __future__ import annotations
@@ -62,8 +64,6 @@ __all__ = ["PitchTrack", "pitch_stats", "yin", "yin_padded"]
 DIP_MARGIN = 0.1
 #: Path-search bonus of YIN's own choice when it is below the absolute threshold.
 YIN_BONUS = 0.05
-#: Frames per chunk of the FFT stage (bounded memory, cache-friendly on CPU).
-CHUNK_FRAMES = 1024
 
 
 class PitchTrack(NamedTuple):
@@ -107,15 +107,23 @@ def frame_xcorr(frames: torch.Tensor, win: int, n_lags: int
     c = torch.fft.irfft(spec.mul_(spec_w.conj_physical_()), n=nfft)[:, :n_lags]
     cs = frames.square().cumsum(dim=-1)
     e0 = cs[:, win - 1:win]
-    e = cs[:, win - 1:win - 1 + n_lags] - torch.nn.functional.pad(cs[:, :n_lags - 1], (1, 0))
+    e = torch.empty_like(c)
+    e[:, :1] = e0
+    torch.sub(cs[:, win:win - 1 + n_lags], cs[:, :n_lags - 1], out=e[:, 1:])
     return c, e0, e
 
 
 def _cmnd(frames: torch.Tensor, win: int, n_lags: int) -> torch.Tensor:
     """CMND ``d'`` for lags ``1 .. n_lags - 1``: ``(N, L) -> (N, n_lags - 1)`` (column ``j`` is
     lag ``j + 1``); silent frames get 1 (aperiodic)."""
-    c, e0, e = frame_xcorr(frames, win, n_lags)
-    d = (e[:, 1:] + e0).sub_(c[:, 1:], alpha=2.0).clamp_min_(0.0)
+    nfft = _next_pow2(frames.shape[-1])
+    spec = torch.fft.rfft(frames, n=nfft)
+    spec.mul_(torch.fft.rfft(frames[:, :win], n=nfft).conj_physical_())
+    c = torch.fft.irfft(spec, n=nfft)
+    cs = frames.square().cumsum(dim=-1)
+    # d(tau) = e0 + e(tau) - 2 c(tau), e(tau) = cs[win - 1 + tau] - cs[tau - 1], tau >= 1
+    d = cs[:, win:win - 1 + n_lags] - cs[:, :n_lags - 1]
+    d.add_(cs[:, win - 1:win]).sub_(c[:, 1:n_lags], alpha=2.0).clamp_min_(0.0)
     cum = d.cumsum(dim=-1)
     tau = torch.arange(1, n_lags, device=frames.device, dtype=frames.dtype)
     return d.mul_(tau).div_(cum).nan_to_num_(nan=1.0, posinf=1.0)
@@ -174,7 +182,7 @@ def _candidates(dprime: torch.Tensor, tau_min: int, tau_max: int, threshold: flo
     is_min[:, -1] = False
     glob = mid.amin(dim=-1, keepdim=True)
     # the n_dips lowest local minima: repeated argmin over the minima (cheaper than topk)
-    score = mid.masked_fill(~is_min, math.inf)
+    score = torch.where(is_min, mid, math.inf)
     picks = []
     for _ in range(min(n_dips, mid.shape[-1])):
         j = score.argmin(dim=-1, keepdim=True)
@@ -186,9 +194,9 @@ def _candidates(dprime: torch.Tensor, tau_min: int, tau_max: int, threshold: flo
     # threshold (global minimum + DIP_MARGIN)
     strict = glob < threshold
     below = mid < torch.where(strict, threshold, glob + DIP_MARGIN)
-    first = below.to(torch.uint8).argmax(dim=-1, keepdim=True)
+    first = below.view(torch.uint8).argmax(dim=-1, keepdim=True)
     lags = torch.arange(mid.shape[-1], device=mid.device)
-    yin_pick = (is_min & (lags >= first)).to(torch.uint8).argmax(dim=-1, keepdim=True)
+    yin_pick = (is_min.view(torch.uint8) * (lags >= first)).argmax(dim=-1, keepdim=True)
     same = idx == yin_pick
     dup = same.any(dim=-1, keepdim=True)
     idx = torch.cat([idx, yin_pick], dim=-1)
@@ -393,7 +401,7 @@ def yin_padded(
     win = frame_length - tau_max - 2
     n_lags = tau_max + 2
     if not sig.fits_grid(frame_length, hop):
-        sig = F.PaddedRows(sig.x, frame_length + hop)
+        sig = sig.repad(frame_length + hop)
     rows = sig.x
     n_rows, n = rows.shape
     n_t = F.grid_frames(n, hop)
@@ -431,8 +439,9 @@ def yin_padded(
     value = torch.empty((n_sel, n_c), dtype=rows.dtype, device=dev)
     dmin = torch.empty(n_sel, dtype=rows.dtype, device=dev)
     chosen = torch.empty((n_sel, n_c), dtype=torch.bool, device=dev)
-    for a in range(0, n_sel, CHUNK_FRAMES):
-        b = min(a + CHUNK_FRAMES, n_sel)
+    chunk = F.chunk_frames(dev)                               # bounded memory, cache-sized
+    for a in range(0, n_sel, chunk):
+        b = min(a + chunk, n_sel)
         fr = sig.take_frames(idx_r[a:b], idx_t[a:b], hop // 2 - frame_length // 2,
                              frame_length, hop)
         period[a:b], value[a:b], dmin[a:b], chosen[a:b] = _candidates(
