@@ -399,21 +399,3 @@ def test_pocketsphinx_bad_options_are_a_setup_error() -> None:
         transcripts_for([_without("a")], PocketSphinxTranscriber(no_such_option=1))
     with pytest.raises(ConfigurationError, match="samprate is fixed"):
         PocketSphinxTranscriber(samprate=8000).transcribe([_without("a")])
-
-
-def test_assign_speakers_splits_mono_segments_by_diarization() -> None:
-    words = (Word("hello", 0.10, 0.40, MIXED), Word("there", 0.45, 0.80, MIXED),
-             Word("hi", 1.20, 1.40, MIXED), Word("yes", 2.95, 3.00, MIXED))
-    t = Transcript((Segment(MIXED, 0.1, 3.0, "hello there hi yes", words),
-                    Segment(AGENT, 3.5, 4.0, "kept"),), source="whisper")
-    act = np.zeros((2, 400), dtype=bool)  # 10 ms frames
-    act[0, 5:90] = True     # agent 0.05-0.90 s
-    act[1, 110:150] = True  # customer 1.10-1.50 s
-    act[1, 260:280] = True  # customer 2.60-2.80 s: "yes" (2.95-3.00) is nearest to it
-    out = asr.assign_speakers(t, act)
-    assert [(s.speaker, s.text) for s in out.segments] == [
-        (AGENT, "hello there"), (CUSTOMER, "hi yes"), (AGENT, "kept")]
-    assert all(w.speaker == s.speaker for s in out.segments for w in s.words)
-    assert out.source == "whisper" and len(out.words) == 5
-    with pytest.raises(ConfigurationError, match="shape"):
-        asr.assign_speakers(t, act[:1])

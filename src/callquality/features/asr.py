@@ -17,8 +17,8 @@ and words carry their speaker and their times in seconds from the start of the c
 
 Speakers. Each channel of a call is transcribed on its own and its words get the speaker of
 that channel (:attr:`Call.channels <callquality.Call.channels>`): ``"agent"`` / ``"customer"``
-for stereo calls, ``"mixed"`` for a mono mix (:func:`assign_speakers` gives those words the
-speakers of a diarization). Stereo telephone recordings carry each party's voice faintly in
+for stereo calls, ``"mixed"`` for a mono mix (the extractor gives those words the speakers of
+its diarization: :func:`callquality.features.model_groups.assign_speakers`). Stereo telephone recordings carry each party's voice faintly in
 the other channel (echo, crosstalk; about -25 dB); a recogniser would transcribe it twice, once
 under the wrong speaker. So, by default (``crosstalk_rejection=True``), each channel of a
 stereo call is reduced to its *own speech*: :func:`callquality.features.turns.speaker_activity`
@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from .._extras import require
-from ..calls import AGENT, CUSTOMER, MIXED, Segment, Transcript, Word
+from ..calls import Segment, Transcript, Word
 from ..exceptions import (
     ConfigurationError,
     ExtractionError,
@@ -80,7 +80,6 @@ __all__ = [
     "Transcriber",
     "TranscriptionError",
     "WhisperTranscriber",
-    "assign_speakers",
     "make_transcriber",
     "transcripts_for",
 ]
@@ -630,75 +629,3 @@ def _run_batch(transcriber: Transcriber, batch: list[Call]
             f"{type(transcriber).__name__}.transcribe returned {len(got)} item(s) for "
             f"{len(batch)} call(s); expected one Transcript per call")
     return list(got)
-
-
-# --------------------------------------------------------------------------- speakers of mono
-
-
-def assign_speakers(transcript: Transcript, activity: Any, *,
-                    speakers: Sequence[str] = (AGENT, CUSTOMER), hop_sec: float = 0.01,
-                    unknown: str = MIXED) -> Transcript:
-    """Give the words of ``unknown``-speaker segments (a mono mix) the speakers of a diarization.
-
-    Each word goes to the speaker with the most active frames within its span; a word over no
-    active frame goes to the nearest active frame's speaker within 0.5 s, else keeps the
-    previous word's speaker (``unknown`` for a first word). Segments are then split where the
-    speaker changes. Segments of other speakers are kept as they are; segments without word
-    times are assigned as a whole, by their span.
-
-    Args:
-        transcript: e.g. from :class:`WhisperTranscriber` on a mono call.
-        activity: ``(len(speakers), T)`` bool, speaker activity on a grid of ``hop_sec`` frames,
-            frame ``t`` centred at ``(t + 0.5) * hop_sec`` s (as
-            :func:`callquality.features.turns.diarize` returns).
-        speakers: the speaker of each row of ``activity``.
-        hop_sec: frame step, seconds.
-        unknown: the speaker name to replace.
-    """
-    act = np.asarray(activity.cpu() if hasattr(activity, "cpu") else activity, dtype=bool)
-    if act.ndim != 2 or act.shape[0] != len(speakers):
-        raise ConfigurationError(f"assign_speakers: activity must have shape "
-                                 f"({len(speakers)}, T), got {act.shape}")
-    n_t = act.shape[1]
-    reach = int(round(0.5 / hop_sec))
-
-    def who(start: float, end: float, previous: str) -> str:
-        t0 = min(max(int(np.floor(start / hop_sec)), 0), n_t)
-        t1 = min(max(int(np.ceil(end / hop_sec)), t0 + 1), n_t)
-        counts = act[:, t0:t1].sum(axis=1)
-        if counts.size and counts.max() > 0:
-            return speakers[int(np.argmax(counts))]
-        lo, hi = max(0, t0 - reach), min(n_t, t1 + reach)
-        rows, cols = np.nonzero(act[:, lo:hi])
-        if cols.size:
-            centre = 0.5 * (t0 + t1) - lo
-            return speakers[int(rows[np.argmin(np.abs(cols - centre))])]
-        return previous
-
-    out: list[Segment] = []
-    previous = unknown
-    for seg in transcript.segments:
-        if seg.speaker != unknown:
-            out.append(seg)
-            continue
-        if not seg.words:
-            previous = who(seg.start, seg.end, previous)
-            out.append(Segment(previous, seg.start, seg.end, seg.text))
-            continue
-        run: list[Word] = []
-        for w in seg.words:
-            previous = who(w.start, w.end, previous)
-            word = Word(w.text, w.start, w.end, previous, w.confidence)
-            if run and run[-1].speaker != word.speaker:
-                out.append(_segment_of(run))
-                run = []
-            run.append(word)
-        out.append(_segment_of(run))
-    out.sort(key=lambda s: (s.start, s.end, s.speaker))
-    return Transcript(tuple(out), source=transcript.source, language=transcript.language)
-
-
-def _segment_of(words: list[Word]) -> Segment:
-    speaker = words[0].speaker or MIXED
-    return Segment(speaker, words[0].start, words[-1].end, " ".join(w.text for w in words),
-                   tuple(words))
