@@ -66,6 +66,7 @@ bench: install
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/storage.py
 	$(PY) benchmarks/asr.py
+	$(PY) benchmarks/content.py
 	$(PY) benchmarks/emotion.py
 	$(PY) benchmarks/monitoring.py
 	$(PY) benchmarks/serving.py
