@@ -80,7 +80,7 @@ def bench_ours(y: np.ndarray, sr: int, device: str, repeat: int = 5) -> float:
 
     def run() -> None:
         df = cq.extract([call], groups=("acoustic", "interaction", "extended"), device=device,
-                        progress=False)
+                        progress=False, num_threads=None)  # the thread count set by main()
         assert df["error"].isna().all(), df["error"].iloc[0]
     return best_of(run, repeat)
 
@@ -133,7 +133,8 @@ def bench_batches(device: str) -> list[dict[str, float]]:
     for bs in (1, 4, 16, 64):
         t = best_of(lambda bs=bs: cq.extract(calls, groups=("acoustic", "interaction",
                                                             "extended"),
-                                             device=device, batch_size=bs, progress=False),
+                                             device=device, batch_size=bs, progress=False,
+                                             num_threads=None),
                     repeat=1)
         out.append({"batch_size": bs, "calls_per_sec": len(calls) / t, "rtf": audio / t,
                     "n_calls": len(calls)})
@@ -152,7 +153,7 @@ def hwm():  # this process's own peak RSS in MiB (ru_maxrss would include the pa
 base = hwm()
 t0 = time.perf_counter()
 df = cq.extract([sys.argv[1]], groups=("acoustic", "interaction", "extended"),
-                device=sys.argv[2], progress=False)
+                device=sys.argv[2], progress=False, num_threads=None)
 dt = time.perf_counter() - t0
 assert df["error"].isna().all(), df["error"].iloc[0]
 peak = hwm()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,30 @@ def test_synthetic_pitch_and_talk_ratio() -> None:
 def test_device_validation() -> None:
     with pytest.raises(cq.CallQualityError, match="device"):
         cq.extract([], device="tpu")
+
+
+def test_cpu_threads_set_for_the_core_and_restored(fixture_calls: list[cq.Call],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from callquality.features import extractor as X
+
+    seen: list[int] = []
+    real = X.TorchExtractor._run_batch
+
+    def spy(self: X.TorchExtractor, batch: Any, device: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return real(self, batch, device)
+
+    monkeypatch.setattr(X.TorchExtractor, "_run_batch", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cq.extract(fixture_calls[:1], groups=GROUPS, device="cpu", num_threads=1)
+        assert seen == [1] and torch.get_num_threads() == 2
+        cq.extract(fixture_calls[:1], groups=GROUPS, device="cpu", num_threads=None)
+        assert seen == [1, 2]
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(cq.CallQualityError, match="num_threads"):
+        cq.extract([], num_threads=0)
