@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ...exceptions import ConfigurationError, NotFoundError, SchemaError
-from ..errors import DuplicateKeyError, MissingColumnsError
+from ...exceptions import NotFoundError
+from .._predictions import check_actuals, check_predictions, jsonable, to_ns
+from ..errors import DuplicateKeyError
 from ._db import Database
-from ._util import now_ns, timestamps_to_ns
+from ._util import now_ns
 
 __all__ = ["ACTUAL_COLUMNS", "PREDICTION_COLUMNS", "LocalPredictionLog"]
 
@@ -36,47 +36,7 @@ __all__ = ["ACTUAL_COLUMNS", "PREDICTION_COLUMNS", "LocalPredictionLog"]
 PREDICTION_COLUMNS = ("prediction_id", "call_id", "model_name", "model_version", "threshold",
                       "score", "predicted_class", "predicted_at")
 ACTUAL_COLUMNS = ("actual", "actual_at")
-_REQUIRED = ("model_name", "model_version", "score", "predicted_class")
 _CHUNK = 500
-
-
-def _to_ns(value: datetime | str | None, what: str, call: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{call}: {what}={value!r} is not a timestamp") from exc
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.as_unit("ns").value)
-
-
-def _int_column(series: pd.Series, name: str, call: str) -> np.ndarray:
-    try:
-        num = pd.to_numeric(series, errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise SchemaError(f"{call}: column {name!r} must hold integers ({exc})") from exc
-    arr = np.asarray(num, dtype=float)
-    bad = ~np.isfinite(arr) | (np.round(arr) != arr)
-    if bad.any():
-        raise SchemaError(f"{call}: column {name!r} must hold integers; row "
-                          f"{series.index[np.flatnonzero(bad)[0]]!r} has "
-                          f"{series.iloc[np.flatnonzero(bad)[0]]!r}")
-    return arr.astype(np.int64)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return pd.Timestamp(value).isoformat()
-    if value is pd.NA or value is None:
-        return None
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
 
 
 class LocalPredictionLog:
@@ -104,57 +64,19 @@ class LocalPredictionLog:
             SchemaError: wrong types, missing or non-finite scores.
         """
         call = "log_predictions"
-        if not isinstance(df, pd.DataFrame):
-            raise ConfigurationError(f"{call}: expected a pandas DataFrame, got "
-                                     f"{type(df).__name__}")
-        missing = [c for c in _REQUIRED if c not in df.columns]
-        if missing:
-            raise MissingColumnsError(f"{call}: the batch lacks column(s) {missing} (required: "
-                                      f"{list(_REQUIRED)})", missing)
-        n = len(df)
+        batch = check_predictions(df, call)
+        n = batch.n
         if n == 0:
             return 0
-        if "prediction_id" in df.columns:
-            ids = df["prediction_id"].astype("string")
-            if ids.isna().any():
-                raise SchemaError(f"{call}: prediction_id is missing in "
-                                  f"{int(ids.isna().sum())} row(s)")
-            id_list = [str(x) for x in ids]
-        else:
-            id_list = [uuid.uuid4().hex for _ in range(n)]
-        dup = pd.Series(id_list).duplicated()
-        if dup.any():
-            repeated = sorted(set(pd.Series(id_list)[dup]))[:5]
-            raise DuplicateKeyError(f"{call}: the batch repeats prediction_id(s) {repeated}")
-        for col in ("model_name", "model_version"):
-            if df[col].isna().any():
-                raise SchemaError(f"{call}: column {col!r} is missing in "
-                                  f"{int(df[col].isna().sum())} row(s)")
-        try:
-            score = pd.to_numeric(df["score"], errors="raise").to_numpy(dtype=float)
-        except (ValueError, TypeError) as exc:
-            raise SchemaError(f"{call}: column 'score' must be numeric ({exc})") from exc
-        if not np.isfinite(score).all():
-            raise SchemaError(f"{call}: column 'score' has missing or non-finite values")
-        klass = _int_column(df["predicted_class"], "predicted_class", call)
-        if "threshold" in df.columns:
-            try:
-                thr = pd.to_numeric(df["threshold"], errors="raise").to_numpy(dtype=float)
-            except (ValueError, TypeError) as exc:
-                raise SchemaError(f"{call}: column 'threshold' must be numeric ({exc})") from exc
-        else:
-            thr = np.full(n, np.nan)
-        if "predicted_at" in df.columns:
-            at = timestamps_to_ns(df["predicted_at"], column="predicted_at", call=call)
-        else:
-            at = np.full(n, now_ns(), dtype=np.int64)
+        id_list, score, klass = batch.ids, batch.score, batch.predicted_class
+        thr, at = batch.threshold, batch.predicted_at
         call_ids = df["call_id"].astype("string").to_numpy(dtype=object, na_value=None) \
             if "call_id" in df.columns else [None] * n
         extras = [c for c in df.columns if c not in PREDICTION_COLUMNS]
         if extras:
             records = df[extras].to_dict("records")
             extra_json: list[str | None] = [
-                json.dumps({k: _jsonable(v) for k, v in r.items()}, allow_nan=False)
+                json.dumps({k: jsonable(v) for k, v in r.items()}, allow_nan=False)
                 for r in records]
         else:
             extra_json = [None] * n
@@ -189,30 +111,15 @@ class LocalPredictionLog:
             NotFoundError: an id matches no logged prediction (nothing is written).
         """
         call = "log_actuals"
-        if not isinstance(df, pd.DataFrame):
-            raise ConfigurationError(f"{call}: expected a pandas DataFrame, got "
-                                     f"{type(df).__name__}")
-        id_col = "prediction_id" if "prediction_id" in df.columns else \
-            "call_id" if "call_id" in df.columns else None
-        missing = ([] if id_col else ["prediction_id"]) + \
-            ([] if "actual" in df.columns else ["actual"])
-        if missing:
-            raise MissingColumnsError(f"{call}: the batch lacks column(s) {missing} (it needs "
-                                      "'actual' and 'prediction_id' or 'call_id')", missing)
-        assert id_col is not None
-        if len(df) == 0:
+        batch = check_actuals(df, call)
+        if not batch.ids:
             return 0
-        ids = df[id_col].astype("string")
-        if ids.isna().any():
-            raise SchemaError(f"{call}: {id_col} is missing in {int(ids.isna().sum())} row(s)")
-        actual = _int_column(df["actual"], "actual", call)
-        at = timestamps_to_ns(df["actual_at"], column="actual_at", call=call) \
-            if "actual_at" in df.columns else np.full(len(df), now_ns(), dtype=np.int64)
+        id_col, ids, actual, at = batch.id_col, batch.ids, batch.actual, batch.actual_at
         logged = now_ns()
         with self._db.write(call) as con:
             targets: list[tuple[str, int, int]] = []
             unknown: list[str] = []
-            for key, a, t in zip(ids.tolist(), actual.tolist(), at.tolist(), strict=True):
+            for key, a, t in zip(ids, actual.tolist(), at.tolist(), strict=True):
                 found = [r[0] for r in con.execute(
                     f"SELECT prediction_id FROM predictions WHERE {id_col}=?", (key,))]
                 if not found:
@@ -232,7 +139,7 @@ class LocalPredictionLog:
         """Predictions with ``start <= predicted_at < end`` (either bound optional), joined
         with their actuals, oldest first. Model name and version match case-insensitively."""
         call = "read"
-        lo, hi = _to_ns(start, "start", call), _to_ns(end, "end", call)
+        lo, hi = to_ns(start, "start", call), to_ns(end, "end", call)
         where: list[str] = []
         params: list[Any] = []
         if model_name is not None:

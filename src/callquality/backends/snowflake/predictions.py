@@ -25,9 +25,7 @@ implements :class:`callquality.protocols.PredictionMonitor`.
 from __future__ import annotations
 
 import json
-import math
 import re
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -40,8 +38,9 @@ from snowflake.snowpark import functions as F
 
 from ...exceptions import ConfigurationError, NotFoundError, SchemaError
 from ...schema import FEATURES
-from ..errors import DuplicateKeyError, MissingColumnsError
-from ..local._util import check_identifier, now_ns, timestamps_to_ns
+from .._predictions import check_actuals, check_predictions, int_column, jsonable, to_ns
+from ..errors import DuplicateKeyError
+from ..local._util import check_identifier, now_ns
 from ._errors import boundary
 from ._names import Ident, ObjectName, parse_ident, parse_object_name
 from ._tables import TIMESTAMP, ensure_table, read_frame, to_snowpark, utc_series
@@ -58,7 +57,6 @@ LOG_COLUMNS: tuple[tuple[str, str], ...] = (
 _STANDARD = ("prediction_id", "call_id", "model_name", "model_version", "threshold", "score",
              "predicted_class", "predicted_at")
 _FEATURE_DTYPES = {s.name: s.dtype for s in FEATURES}
-_REQUIRED = ("model_name", "model_version", "score", "predicted_class")
 _READ = (("PREDICTION_ID", "string", "prediction_id"), ("CALL_ID", "string", "call_id"),
          ("MODEL_NAME", "string", "model_name"), ("MODEL_VERSION", "string", "model_version"),
          ("THRESHOLD", "float64", "threshold"), ("SCORE", "float64", "score"),
@@ -76,45 +74,6 @@ DRIFT_METRICS = {"psi": "POPULATION_STABILITY_INDEX", "jensen_shannon": "JENSEN_
 #: callquality metric column -> Snowflake performance metric.
 PERFORMANCE = {"accuracy": "CLASSIFICATION_ACCURACY", "precision": "PRECISION",
                "recall": "RECALL", "f1": "F1_SCORE", "roc_auc": "ROC_AUC"}
-
-
-def _int_column(series: pd.Series, name: str, call: str) -> np.ndarray:
-    try:
-        num = pd.to_numeric(series, errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise SchemaError(f"{call}: column {name!r} must hold integers ({exc})") from exc
-    arr = np.asarray(num, dtype=float)
-    bad = ~np.isfinite(arr) | (np.round(arr) != arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SchemaError(f"{call}: column {name!r} must hold integers; row "
-                          f"{series.index[i]!r} has {series.iloc[i]!r}")
-    return arr.astype(np.int64)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return pd.Timestamp(value).isoformat()
-    if value is pd.NA or value is None:
-        return None
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _to_ns(value: Any, what: str, call: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{call}: {what}={value!r} is not a timestamp") from exc
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.as_unit("ns").value)
 
 
 def granularity(window: str, call: str) -> str:
@@ -162,46 +121,10 @@ class SnowflakePredictionLog:
                 ) -> tuple[Any, list[str]]:
         """The validated batch as a Snowpark DataFrame with the log's columns, and its ids
         (``with_actuals``: ``actual``/``actual_at`` columns fill ``ACTUAL``/``ACTUAL_AT``)."""
-        if not isinstance(df, pd.DataFrame):
-            raise ConfigurationError(f"{call}: expected a pandas DataFrame, got "
-                                     f"{type(df).__name__}")
-        missing = [c for c in _REQUIRED if c not in df.columns]
-        if missing:
-            raise MissingColumnsError(f"{call}: the batch lacks column(s) {missing} (required: "
-                                      f"{list(_REQUIRED)})", missing)
-        n = len(df)
-        if "prediction_id" in df.columns:
-            ids = df["prediction_id"].astype("string")
-            if ids.isna().any():
-                raise SchemaError(f"{call}: prediction_id is missing in "
-                                  f"{int(ids.isna().sum())} row(s)")
-            id_list = [str(x) for x in ids]
-        else:
-            id_list = [uuid.uuid4().hex for _ in range(n)]
-        dup = pd.Series(id_list).duplicated()
-        if dup.any():
-            repeated = sorted(set(pd.Series(id_list)[dup]))[:5]
-            raise DuplicateKeyError(f"{call}: the batch repeats prediction_id(s) {repeated}")
-        for col in ("model_name", "model_version"):
-            if df[col].isna().any():
-                raise SchemaError(f"{call}: column {col!r} is missing in "
-                                  f"{int(df[col].isna().sum())} row(s)")
-        try:
-            score = pd.to_numeric(df["score"], errors="raise").to_numpy(dtype=float)
-        except (ValueError, TypeError) as exc:
-            raise SchemaError(f"{call}: column 'score' must be numeric ({exc})") from exc
-        if not np.isfinite(score).all():
-            raise SchemaError(f"{call}: column 'score' has missing or non-finite values")
-        klass = _int_column(df["predicted_class"], "predicted_class", call)
-        if "threshold" in df.columns:
-            try:
-                thr = pd.to_numeric(df["threshold"], errors="raise").to_numpy(dtype=float)
-            except (ValueError, TypeError) as exc:
-                raise SchemaError(f"{call}: column 'threshold' must be numeric ({exc})") from exc
-        else:
-            thr = np.full(n, np.nan)
-        at = timestamps_to_ns(df["predicted_at"], column="predicted_at", call=call) \
-            if "predicted_at" in df.columns else np.full(n, now_ns(), dtype=np.int64)
+        checked = check_predictions(df, call)
+        n, id_list, score, klass = checked.n, checked.ids, checked.score, \
+            checked.predicted_class
+        thr, at = checked.threshold, checked.predicted_at
         data: dict[str, Any] = {
             "PREDICTION_ID": id_list, "MODEL_NAME": df["model_name"].astype(str).to_numpy(),
             "MODEL_VERSION": df["model_version"].astype(str).to_numpy(), "THRESHOLD": thr,
@@ -213,7 +136,7 @@ class SnowflakePredictionLog:
         if with_actuals and "actual" in df.columns:
             known = df["actual"].notna()
             data["ACTUAL"] = pd.array(pd.Series(pd.NA, index=df.index), dtype="Int64")
-            data["ACTUAL"][known.to_numpy()] = _int_column(df["actual"][known], "actual", call)
+            data["ACTUAL"][known.to_numpy()] = int_column(df["actual"][known], "actual", call)
             if "actual_at" in df.columns:
                 data["ACTUAL_AT"] = df["actual_at"].to_numpy()
         extras = [c for c in df.columns if c not in standard]
@@ -229,7 +152,7 @@ class SnowflakePredictionLog:
                                           f"non-numeric values ({exc})") from exc
                 data[f.upper()] = df[f].to_numpy()
         if json_extras:
-            data["EXTRA"] = [json.dumps({str(k): _jsonable(v) for k, v in r.items()},
+            data["EXTRA"] = [json.dumps({str(k): jsonable(v) for k, v in r.items()},
                                         allow_nan=False)
                              for r in df[json_extras].to_dict("records")]
         with boundary(call):
@@ -250,10 +173,7 @@ class SnowflakePredictionLog:
         """
         call = "log_predictions"
         if isinstance(df, pd.DataFrame) and len(df) == 0:
-            missing = [c for c in _REQUIRED if c not in df.columns]
-            if missing:
-                raise MissingColumnsError(f"{call}: the batch lacks column(s) {missing}",
-                                          missing)
+            check_predictions(df, call)  # an empty batch still needs the required columns
             return 0
         batch, ids = self._upload(df, call)
         self._ensure(call)
@@ -281,25 +201,10 @@ class SnowflakePredictionLog:
             NotFoundError: an id matches no logged prediction (nothing is written).
         """
         call = "log_actuals"
-        if not isinstance(df, pd.DataFrame):
-            raise ConfigurationError(f"{call}: expected a pandas DataFrame, got "
-                                     f"{type(df).__name__}")
-        id_col = "prediction_id" if "prediction_id" in df.columns else \
-            "call_id" if "call_id" in df.columns else None
-        missing = ([] if id_col else ["prediction_id"]) + \
-            ([] if "actual" in df.columns else ["actual"])
-        if missing:
-            raise MissingColumnsError(f"{call}: the batch lacks column(s) {missing} (it needs "
-                                      "'actual' and 'prediction_id' or 'call_id')", missing)
-        assert id_col is not None
-        if len(df) == 0:
+        checked = check_actuals(df, call)
+        if not checked.ids:
             return 0
-        ids = df[id_col].astype("string")
-        if ids.isna().any():
-            raise SchemaError(f"{call}: {id_col} is missing in {int(ids.isna().sum())} row(s)")
-        actual = _int_column(df["actual"], "actual", call)
-        at = timestamps_to_ns(df["actual_at"], column="actual_at", call=call) \
-            if "actual_at" in df.columns else np.full(len(df), now_ns(), dtype=np.int64)
+        id_col, ids, actual, at = checked.id_col, checked.ids, checked.actual, checked.actual_at
         frame = pd.DataFrame({"k": [str(x) for x in ids], "a": actual, "t": at}) \
             .drop_duplicates("k", keep="last")
         key = id_col.upper()
@@ -328,7 +233,7 @@ class SnowflakePredictionLog:
         actuals, oldest first; model name and version match case-insensitively. Feature
         columns that hold values and ``EXTRA`` fields follow the standard columns."""
         call = "read"
-        lo, hi = _to_ns(start, "start", call), _to_ns(end, "end", call)
+        lo, hi = to_ns(start, "start", call), to_ns(end, "end", call)
         self._ensure(call)
         with boundary(call):
             table: SnowparkDataFrame = self._session.table(self.table.sql)
@@ -520,7 +425,7 @@ class SnowflakeModelMonitor:
     def _bounds(start: Any, end: Any, call: str) -> tuple[datetime | None, datetime | None]:
         out = []
         for what, v in (("start", start), ("end", end)):
-            ns = _to_ns(v, what, call)
+            ns = to_ns(v, what, call)
             out.append(None if ns is None else
                        pd.Timestamp(ns, unit="ns").to_pydatetime())
         return out[0], out[1]
