@@ -123,6 +123,48 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def check_spine(spine: pd.DataFrame, specs: Sequence[FeatureViewSpec],
+                spine_timestamp_col: str | None, include_feature_view_timestamp_col: bool,
+                call: str) -> np.ndarray:
+    """Check a point-in-time spine against the views it is joined with (every backend uses
+    this); returns the spine's timestamps as int64 ns UTC (now when there is no column).
+
+    Raises:
+        MissingColumnsError: the spine lacks the timestamp column or a view's join keys.
+        MissingTimestampError: the spine has missing timestamps.
+        SchemaError: a feature column already exists in the spine or comes from two views.
+    """
+    if spine_timestamp_col is not None:
+        if spine_timestamp_col not in spine.columns:
+            raise MissingColumnsError(f"{call}: the spine has no timestamp column "
+                                      f"{spine_timestamp_col!r} (columns: "
+                                      f"{list(spine.columns)})", [spine_timestamp_col])
+        spine_ts = timestamps_to_ns(spine[spine_timestamp_col], column=spine_timestamp_col,
+                                    call=f"{call} (spine)")
+    else:
+        spine_ts = np.full(len(spine), now_ns(), dtype=np.int64)
+    seen: dict[str, str] = {}
+    for spec in specs:
+        label = f"{spec.name}/{spec.version}"
+        missing = [k for k in spec.entity.join_keys if k not in spine.columns]
+        if missing:
+            raise MissingColumnsError(f"{call}: the spine lacks join key(s) {missing} of "
+                                      f"{label} (spine columns: {list(spine.columns)})",
+                                      missing)
+        cols = list(spec.features)
+        if include_feature_view_timestamp_col:
+            cols.append(f"{spec.name}_{spec.timestamp_col}")
+        for c in cols:
+            if c in spine.columns:
+                raise SchemaError(f"{call}: the spine already has a column {c!r} that "
+                                  f"{label} provides; drop it from the spine")
+            if c in seen:
+                raise SchemaError(f"{call}: feature {c!r} is provided by both {seen[c]} and "
+                                  f"{label}; retrieve them separately")
+            seen[c] = label
+    return spine_ts
+
+
 class _View:
     """A registered view version as the store uses it."""
 
@@ -685,33 +727,8 @@ class LocalFeatureStore:
         ttl_ns = None if ttl is None else parse_duration(ttl, what="ttl", call=call)
         with self._db.read(call) as con:
             resolved = [self._resolve(con, name, None, call) for name in views]
-        if spine_timestamp_col is not None:
-            if spine_timestamp_col not in spine.columns:
-                raise MissingColumnsError(f"{call}: the spine has no timestamp column "
-                                          f"{spine_timestamp_col!r} (columns: "
-                                          f"{list(spine.columns)})", [spine_timestamp_col])
-            spine_ts = timestamps_to_ns(spine[spine_timestamp_col], column=spine_timestamp_col,
-                                        call=f"{call} (spine)")
-        else:
-            spine_ts = np.full(len(spine), now_ns(), dtype=np.int64)
-        seen: dict[str, str] = {}
-        for v in resolved:
-            missing = [k for k in v.keys if k not in spine.columns]
-            if missing:
-                raise MissingColumnsError(f"{call}: the spine lacks join key(s) {missing} of "
-                                          f"{v.label} (spine columns: {list(spine.columns)})",
-                                          missing)
-            cols = list(v.features)
-            if include_feature_view_timestamp_col:
-                cols.append(f"{v.spec.name}_{v.spec.timestamp_col}")
-            for c in cols:
-                if c in spine.columns:
-                    raise SchemaError(f"{call}: the spine already has a column {c!r} that "
-                                      f"{v.label} provides; drop it from the spine")
-                if c in seen:
-                    raise SchemaError(f"{call}: feature {c!r} is provided by both {seen[c]} and "
-                                      f"{v.label}; retrieve them separately")
-                seen[c] = v.label
+        spine_ts = check_spine(spine, [v.spec for v in resolved], spine_timestamp_col,
+                               include_feature_view_timestamp_col, call)
         # spine keys are encoded once per set of join keys, then mapped into each view
         encoded: dict[tuple[str, ...], tuple[np.ndarray, pd.Index]] = {}
         parts_out = [spine]

@@ -45,14 +45,15 @@ from ...exceptions import (
 )
 from ...protocols import Entity, FeatureViewSpec
 from ...schema import FEATURES
-from ..errors import InvalidNameError, MissingColumnsError
-from ..local._util import check_identifier, now_ns, parse_duration, timestamps_to_ns
+from ..errors import InvalidNameError
+from ..local._util import check_identifier, now_ns, parse_duration
 from ..local.feature_store import (
     CALL_ENTITY,
     LocalFeatureStore,
     _spec_from_json,
     _spec_to_json,
     _View,
+    check_spine,
     quickstart_feature_views,
 )
 from ._errors import boundary
@@ -443,34 +444,8 @@ class SnowflakeFeatureStore:
             raise ConfigurationError(f"{call}: name at least one feature view")
         ttl_ns = None if ttl is None else parse_duration(ttl, what="ttl", call=call)
         resolved = [self._resolve(v, None, call) for v in views]
-        if spine_timestamp_col is not None:
-            if spine_timestamp_col not in spine.columns:
-                raise MissingColumnsError(f"{call}: the spine has no timestamp column "
-                                          f"{spine_timestamp_col!r} (columns: "
-                                          f"{list(spine.columns)})", [spine_timestamp_col])
-            spine_ns = timestamps_to_ns(spine[spine_timestamp_col], column=spine_timestamp_col,
-                                        call=f"{call} (spine)")
-        else:
-            spine_ns = np.full(len(spine), now_ns(), dtype=np.int64)
-        seen: dict[str, str] = {}
-        for spec, _ in resolved:
-            label = f"{spec.name}/{spec.version}"
-            missing = [k for k in spec.entity.join_keys if k not in spine.columns]
-            if missing:
-                raise MissingColumnsError(f"{call}: the spine lacks join key(s) {missing} of "
-                                          f"{label} (spine columns: {list(spine.columns)})",
-                                          missing)
-            cols = list(spec.features)
-            if include_feature_view_timestamp_col:
-                cols.append(f"{spec.name}_{spec.timestamp_col}")
-            for c in cols:
-                if c in spine.columns:
-                    raise SchemaError(f"{call}: the spine already has a column {c!r} that "
-                                      f"{label} provides; drop it from the spine")
-                if c in seen:
-                    raise SchemaError(f"{call}: feature {c!r} is provided by both {seen[c]} and "
-                                      f"{label}; retrieve them separately")
-                seen[c] = label
+        spine_ns = check_spine(spine, [spec for spec, _ in resolved], spine_timestamp_col,
+                               include_feature_view_timestamp_col, call)
         parts = [spine]
         for spec, source in resolved:
             feature_cols = [(column(f), _DTYPES[f]) for f in spec.features]
