@@ -22,32 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from .._extras import require
-from ..exceptions import ConfigurationError, ModelUnavailableError
-from .models import CACHE_ENV, ModelRef, model_cache_dir, unavailable
+from ..exceptions import ModelUnavailableError
+from .models import (
+    CACHE_ENV,
+    ModelRef,
+    load_cached,
+    model_cache_dir,
+    resolve_device,
+    unavailable,
+)
 
-__all__ = ["hf_source", "load_pipeline", "resolve_device"]
+__all__ = ["cached_pipeline", "hf_source", "load_pipeline"]
 
 #: Tokenizers saved without a length limit report this "infinite" value (or more).
 _UNBOUNDED_LENGTH = 1_000_000
-
-
-def resolve_device(device: str, where: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a CUDA GPU is visible, else ``"cpu"``; other values are
-    checked and returned (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``)."""
-    import torch
-
-    dev = str(device).strip().lower()
-    if dev == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        kind = torch.device(dev).type
-    except (RuntimeError, ValueError):
-        raise ConfigurationError(f"{where}: unknown device {device!r}; expected 'auto', 'cpu', "
-                                 f"'cuda', 'cuda:<n>' or 'mps'") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigurationError(f"{where}: device {device!r} requested but no CUDA GPU is "
-                                 f"visible; use device='cpu' or 'auto'")
-    return dev
 
 
 def _looks_like_path(name: str) -> bool:
@@ -88,14 +76,14 @@ def load_pipeline(task: str, ref: ModelRef, auto_class: str, *, feature: str,
             ``"AutoModelForTokenClassification"``.
         feature: who asks, for error messages (``"TransformersNER"``).
         cache_dir: see :func:`hf_source`.
-        device: see :func:`resolve_device`.
+        device: see :func:`callquality.features.models.resolve_device`.
 
     Raises:
         MissingExtraError: ``transformers`` is not installed.
         ModelUnavailableError: the weights are neither local nor downloadable.
     """
     transformers = require("transformers", "nlp", feature)
-    dev = resolve_device(device, feature)
+    dev = str(resolve_device(device, feature))
     source, hub_cache = hf_source(ref, cache_dir)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, cache_dir=hub_cache)
@@ -112,3 +100,12 @@ def load_pipeline(task: str, ref: ModelRef, auto_class: str, *, feature: str,
         tokenizer.model_max_length = n_pos
     model.eval()
     return transformers.pipeline(task, model=model, tokenizer=tokenizer, device=dev)
+
+
+def cached_pipeline(task: str, ref: ModelRef, auto_class: str, *, feature: str,
+                    cache_dir: str | Path | None = None, device: str = "auto") -> Any:
+    """:func:`load_pipeline`, once per process for each model source and device."""
+    source = hf_source(ref, cache_dir)
+    return load_cached((ref.stage, ref.kind, source, str(device)),
+                       lambda: load_pipeline(task, ref, auto_class, feature=feature,
+                                             cache_dir=cache_dir, device=device))

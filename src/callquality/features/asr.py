@@ -398,9 +398,9 @@ class WhisperTranscriber:
     def _load(self) -> tuple[_Loaded, str]:
         """The shared model and the device it is on; raises set-up errors."""
         whisper = require("whisper", "asr", "WhisperTranscriber")
-        from ._hf import resolve_device
+        from .models import resolve_device
 
-        device = resolve_device(self.device, "WhisperTranscriber")
+        device = str(resolve_device(self.device, "WhisperTranscriber"))
         ref = self.ref
         path = Path(str(self.model)).expanduser()
         if path.is_file():

@@ -107,6 +107,7 @@ from .models import (
     load_cached,
     model_cache_dir,
     parse_ref,
+    resolve_device,
     unavailable,
 )
 
@@ -233,20 +234,6 @@ def _check_groups(groups: np.ndarray | None, n: int, who: str) -> np.ndarray:
 # --------------------------------------------------------------------------- transformers
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigurationError(f"TransformersEmotion: device={device!r} but CUDA is not "
-                                 "available")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigurationError(f"TransformersEmotion: device must be 'auto', 'cpu' or 'cuda', "
-                                 f"got {device!r}")
-    return torch.device(device)
-
-
 @dataclass(frozen=True)
 class _LoadedClassifier:
     feature_extractor: Any
@@ -359,7 +346,7 @@ class TransformersEmotion:
         if self.batch_size < 1:
             raise ConfigurationError(f"TransformersEmotion: batch_size must be >= 1, got "
                                      f"{self.batch_size}")
-        dev = _resolve_device(self.device)
+        dev = resolve_device(self.device, "TransformersEmotion")
         offline = _offline_env() if self.local_files_only is None else self.local_files_only
         cache = str(Path(self.cache_dir).expanduser()) if self.cache_dir else None
         key = ("emotion", "transformers", self.model_id_or_path, cache, str(dev))

@@ -46,6 +46,7 @@ from . import turns as TT
 from . import vad as V
 from . import voice as VQ
 from .model_groups import ModelStage
+from .models import resolve_device
 
 __all__ = ["AUDIO_GROUPS", "TorchExtractor", "extract"]
 
@@ -61,18 +62,6 @@ SYLLABLES_PER_WORD = 1.5
 #: Shortest utterance (s) whose rate enters speech_rate_variability.
 MIN_UTTERANCE_SEC = 1.0
 HOP_SEC = 0.01
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigurationError(f"extract: device={device!r} but CUDA is not available")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigurationError(f"extract: device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return torch.device(device)
 
 
 @dataclass
@@ -265,7 +254,7 @@ class TorchExtractor:
         from tqdm.auto import tqdm
 
         groups = _check_groups(self.groups)
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device, "extract")
         batch_size = self.batch_size or (16 if device.type == "cuda" else 1)
         if batch_size < 1:
             raise ConfigurationError(f"extract: batch_size must be >= 1, got {batch_size}")

@@ -46,6 +46,7 @@ __all__ = [
     "load_cached",
     "model_cache_dir",
     "parse_ref",
+    "resolve_device",
     "resolve_models",
     "unavailable",
 ]
@@ -142,6 +143,32 @@ def resolve_models(profile: str = "offline",
                 f"extract: unknown model stage {stage!r}; expected some of {STAGES}")
         refs[stage] = ref
     return {stage: parse_ref(stage, ref) for stage, ref in refs.items()}
+
+
+def resolve_device(device: Any, where: str) -> Any:
+    """The ``torch.device`` of ``device``: ``"auto"`` -> CUDA when a GPU is visible, else CPU;
+    ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``, ``"mps"`` or a ``torch.device`` are checked.
+
+    Raises:
+        ConfigurationError: an unknown device, or CUDA asked for where none is visible; the
+            message starts with ``where``.
+    """
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    dev = str(device).strip().lower()
+    if dev == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        out = torch.device(dev)
+    except (RuntimeError, ValueError):
+        raise ConfigurationError(f"{where}: unknown device {device!r}; expected 'auto', 'cpu', "
+                                 f"'cuda', 'cuda:<n>' or 'mps'") from None
+    if out.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(f"{where}: device {device!r} requested but no CUDA GPU is "
+                                 f"visible; use device='cpu' or 'auto'")
+    return out
 
 
 def model_cache_dir(cache_dir: str | Path | None = None) -> Path:

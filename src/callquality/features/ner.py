@@ -298,15 +298,11 @@ class TransformersNER:
     @property
     def pipeline(self) -> Any:
         """The loaded ``transformers`` pipeline (loads on first access)."""
-        from ._hf import hf_source, load_pipeline
+        from ._hf import cached_pipeline
 
-        ref = self.ref
-        source = hf_source(ref, self.cache_dir)
-        return load_cached(
-            ("ner", "transformers", source, str(self.device)),
-            lambda: load_pipeline("token-classification", ref,
-                                  "AutoModelForTokenClassification", feature="TransformersNER",
-                                  cache_dir=self.cache_dir, device=self.device))
+        return cached_pipeline("token-classification", self.ref,
+                               "AutoModelForTokenClassification", feature="TransformersNER",
+                               cache_dir=self.cache_dir, device=self.device)
 
     def load(self) -> TransformersNER:
         """Load the model now (raises ``ModelUnavailableError`` if it cannot be found)."""

@@ -212,16 +212,12 @@ class TransformersSentiment:
     @property
     def pipeline(self) -> Any:
         """The loaded ``transformers`` text-classification pipeline (loads on first access)."""
-        from ._hf import hf_source, load_pipeline
+        from ._hf import cached_pipeline
 
-        ref = self.ref
-        source = hf_source(ref, self.cache_dir)
-        return load_cached(
-            ("sentiment", "transformers", source, str(self.device)),
-            lambda: load_pipeline("text-classification", ref,
-                                  "AutoModelForSequenceClassification",
-                                  feature="TransformersSentiment", cache_dir=self.cache_dir,
-                                  device=self.device))
+        return cached_pipeline("text-classification", self.ref,
+                               "AutoModelForSequenceClassification",
+                               feature="TransformersSentiment", cache_dir=self.cache_dir,
+                               device=self.device)
 
     @property
     def class_polarity(self) -> dict[str, float]:
