@@ -78,6 +78,25 @@ class _Model:
         self.model_id, self.name, self.default_version, self.created_at = row
 
 
+def versions_frame(infos: Sequence[ModelVersionInfo]) -> pd.DataFrame:
+    """The ``show_versions`` table of every registry: one row per version, in the given order,
+    with Snowflake's ``Model.show_versions`` column names."""
+    return pd.DataFrame({
+        "name": [i.version for i in infos],
+        "model_name": [i.model_name for i in infos],
+        "created_on": pd.to_datetime([i.created_at for i in infos], utc=True),
+        "aliases": [list(i.aliases) for i in infos],
+        "is_default_version": [i.is_default for i in infos],
+        "comment": [i.comment for i in infos],
+        "metrics": [dict(i.metrics) for i in infos],
+        "params": [dict(i.params) for i in infos],
+        "tags": [dict(i.tags) for i in infos],
+        "lineage": [dict(i.lineage) for i in infos],
+        "model_type": [i.model_type for i in infos],
+        "artifact_sha256": [i.artifact_sha256 for i in infos],
+    })
+
+
 class LocalRegistry:
     """Models, versions, metrics, aliases and lineage in the local store.
 
@@ -553,21 +572,7 @@ class LocalRegistry:
         """One row per version, oldest first: ``name``, ``created_on``, ``aliases``,
         ``is_default_version``, ``comment``, ``metrics``, ``params``, ``tags``, ``lineage``,
         ``model_type``, ``artifact_sha256`` (as Snowflake's ``Model.show_versions``)."""
-        infos = self.versions(model_name)
-        return pd.DataFrame({
-            "name": [i.version for i in infos],
-            "model_name": [i.model_name for i in infos],
-            "created_on": pd.to_datetime([i.created_at for i in infos], utc=True),
-            "aliases": [list(i.aliases) for i in infos],
-            "is_default_version": [i.is_default for i in infos],
-            "comment": [i.comment for i in infos],
-            "metrics": [dict(i.metrics) for i in infos],
-            "params": [dict(i.params) for i in infos],
-            "tags": [dict(i.tags) for i in infos],
-            "lineage": [dict(i.lineage) for i in infos],
-            "model_type": [i.model_type for i in infos],
-            "artifact_sha256": [i.artifact_sha256 for i in infos],
-        })
+        return versions_frame(self.versions(model_name))
 
     def _artifact(self, model_name: str, selector: str | None, is_alias: bool, call: str
                   ) -> tuple[str, str, str, list[dict[str, Any]], str]:

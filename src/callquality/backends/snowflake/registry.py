@@ -58,7 +58,12 @@ from ...protocols import ModelVersionInfo
 from ...schema import FEATURES
 from ..errors import InvalidNameError
 from ..local._util import check_identifier, dumps, sha256_file, to_jsonable
-from ..local.registry import DEFAULT_TRUSTED_MODULES, SYSTEM_ALIASES, LocalRegistry
+from ..local.registry import (
+    DEFAULT_TRUSTED_MODULES,
+    SYSTEM_ALIASES,
+    LocalRegistry,
+    versions_frame,
+)
 from ._errors import boundary, translate
 from ._names import ObjectName, check_text
 from ._tables import TIMESTAMP, ensure_table, to_snowpark
@@ -707,21 +712,7 @@ class SnowflakeRegistry:
 
     def show_versions(self, model_name: str) -> pd.DataFrame:
         """One row per version, oldest first, with the local registry's columns."""
-        infos = self.versions(model_name)
-        return pd.DataFrame({
-            "name": [i.version for i in infos],
-            "model_name": [i.model_name for i in infos],
-            "created_on": pd.to_datetime([i.created_at for i in infos], utc=True),
-            "aliases": [list(i.aliases) for i in infos],
-            "is_default_version": [i.is_default for i in infos],
-            "comment": [i.comment for i in infos],
-            "metrics": [dict(i.metrics) for i in infos],
-            "params": [dict(i.params) for i in infos],
-            "tags": [dict(i.tags) for i in infos],
-            "lineage": [dict(i.lineage) for i in infos],
-            "model_type": [i.model_type for i in infos],
-            "artifact_sha256": [i.artifact_sha256 for i in infos],
-        })
+        return versions_frame(self.versions(model_name))
 
     def model_version(self, ref: str) -> Any:
         """The ``snowflake.ml`` ``ModelVersion`` of ``"name@ALIAS"``, ``"name/VERSION"`` or
