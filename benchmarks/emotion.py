@@ -34,11 +34,12 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _timing import best_of  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "examples" / "fixtures"
@@ -51,16 +52,6 @@ SIZES: dict[str, dict[str, Any]] = {
               "intermediate_size": 4096, "feat_extract_norm": "layer",
               "do_stable_layer_norm": True},
 }
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_opensmile(windows: np.ndarray, sr: int) -> float:

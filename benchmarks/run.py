@@ -34,10 +34,11 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from _timing import best_of  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "examples" / "fixtures"
@@ -60,17 +61,6 @@ def long_call(minutes: float, sr: int = 8000) -> np.ndarray:
             if have >= need:
                 break
     return np.concatenate(parts, axis=1)[:, :need]
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    """Shortest of ``repeat`` timed calls of ``fn`` after one warm-up call, seconds."""
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_ours(y: np.ndarray, sr: int, device: str, repeat: int = 5) -> float:
