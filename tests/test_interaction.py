@@ -396,11 +396,11 @@ def test_fixture_pauses_and_long_silences(stereo_results):
 
 
 def test_fixture_mono_diarization_error_rate(corpus):
-    from callquality.features.turns import _bridge
+    from callquality.features.turns import bridge_gaps
 
     def der(call):
         hyp = diarize(torch.from_numpy(call.audio(mono=True)[0]), call.sample_rate).numpy()
-        hyp = np.stack([_bridge(h, 25) for h in hyp])   # utterance-level, as the reference
+        hyp = np.stack([bridge_gaps(h, 25) for h in hyp])   # utterance-level, as the reference
         return diarization_error_rate(utterance_frames(call, hyp.shape[1]), hyp)
 
     mono = [der(c) for c in corpus if c.ground_truth["mono"]]

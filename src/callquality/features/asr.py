@@ -135,13 +135,6 @@ def _fail(call: Call, what: str, exc: BaseException) -> TranscriptionError:
     return TranscriptionError(call.call_id, f"{what} failed ({cause})")
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, end)`` frame indices of the ``True`` runs of a 1-D mask."""
-    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-
-
 def _speech_regions(y: np.ndarray, sr: int, *, crosstalk_rejection: bool, bridge_sec: float,
                     pad_sec: float, min_speech_sec: float = 0.1
                     ) -> list[list[tuple[float, float]]]:
@@ -155,7 +148,7 @@ def _speech_regions(y: np.ndarray, sr: int, *, crosstalk_rejection: bool, bridge
     """
     import torch
 
-    from .turns import speaker_activity
+    from .turns import mask_runs, speaker_activity
     from .vad import voice_activity
 
     x = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
@@ -167,7 +160,7 @@ def _speech_regions(y: np.ndarray, sr: int, *, crosstalk_rejection: bool, bridge
     out: list[list[tuple[float, float]]] = []
     for row in act:
         merged: list[list[int]] = []
-        for a, b in _runs(row):
+        for a, b in zip(*mask_runs(np.asarray(row, dtype=bool)), strict=True):
             if merged and (a - merged[-1][1]) * _HOP_SEC < bridge_sec:
                 merged[-1][1] = b
             else:

@@ -684,21 +684,6 @@ class _Speech:
     note: str | None = None
 
 
-def _runs_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-
-
-def _bridge(mask: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill interior gaps of at most ``max_gap`` frames."""
-    out = mask.copy()
-    s, e = _runs_of(mask)
-    for a, b in zip(e[:-1].tolist(), s[1:].tolist(), strict=True):
-        if b - a <= max_gap:
-            out[a:b] = True
-    return out
-
-
 def _speaker_frames(call: Call, y: np.ndarray, speaker: str) -> tuple[np.ndarray, int, str,
                                                                      str | None]:
     """Frames (10 ms grid at the native rate) of ``speaker``: ``(mask (T,), channel, source,
@@ -741,13 +726,13 @@ def _speaker_frames(call: Call, y: np.ndarray, speaker: str) -> tuple[np.ndarray
 def _speaker_speech(call: Call, speaker: str) -> _Speech:
     y = call.audio()
     mask, ch, source, note = _speaker_frames(call, y, speaker)
-    mask = _bridge(mask, int(round(_BRIDGE_SEC / _HOP_SEC)))
+    mask = TT.bridge_gaps(mask, int(round(_BRIDGE_SEC / _HOP_SEC)) + 1)  # gaps <= 0.2 s
     sig = y.mean(axis=0) if ch < 0 else y[ch]
     sig16 = resample(np.ascontiguousarray(sig, dtype=np.float32), call.sample_rate, MODEL_SR)
     # frame t spans native samples [t hop, (t + 1) hop), hop = sr // 100 (exactly 10 ms only
     # when sr is a multiple of 100): map its edges to 16 kHz samples without drift
     scale = (call.sample_rate // 100) * MODEL_SR / call.sample_rate
-    s, e = _runs_of(mask)
+    s, e = TT.mask_runs(mask)
     src = np.minimum(np.round(s * scale).astype(np.int64), sig16.shape[0])
     end = np.minimum(np.round(e * scale).astype(np.int64), sig16.shape[0])
     keep = end > src

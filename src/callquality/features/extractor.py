@@ -120,15 +120,6 @@ def _frame_tracks(y: torch.Tensor, sr: int, lengths: torch.Tensor
                    track.voiced & vad), track, sig
 
 
-def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in a 1-D boolean array as half-open ``(start, end)`` frame indices."""
-    if mask.size == 0:
-        return []
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(),
-                    strict=True))
-
-
 def _nanstat(x: np.ndarray, fn: Any) -> float:
     x = x[np.isfinite(x)]
     return float(fn(x)) if x.size else math.nan
@@ -187,7 +178,7 @@ def _rate_features(call: Call, activity: np.ndarray, tracks: dict[str, np.ndarra
             words_by[spk] = len(nuclei) / SYLLABLES_PER_WORD
             marks = np.zeros(activity.shape[1], dtype=bool)
             marks[nuclei] = True
-            for s, e in _segments(activity[i]):
+            for s, e in zip(*TT.mask_runs(activity[i]), strict=True):
                 dur = (e - s) * hop
                 if dur >= MIN_UTTERANCE_SEC:
                     utter_rates.append(marks[s:e].sum() / SYLLABLES_PER_WORD / dur * 60.0)

@@ -346,17 +346,18 @@ class Interaction:
         return [u for u in self.utterances if u.backchannel]
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Half-open ``(starts, ends)`` frame indices of the runs of True in a 1-D bool array."""
     d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
 
 
-def _bridge(mask: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill interior gaps shorter than ``max_gap`` frames of a 1-D bool array."""
+def bridge_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
+    """Fill interior gaps (runs of False between two runs of True) shorter than ``max_gap``
+    frames of a 1-D bool array."""
     if max_gap <= 1 or not mask.any():
         return mask
-    s, e = _runs(mask)
+    s, e = mask_runs(mask)
     out = mask.copy()
     gaps = s[1:] - e[:-1]
     for a, b in zip(e[:-1][gaps < max_gap], s[1:][gaps < max_gap], strict=True):
@@ -427,8 +428,8 @@ def analyze_interaction(
     sm = np.zeros_like(act)
     utt: list[list[tuple[int, int]]] = [[], []]
     for i in (0, 1):
-        m = _bridge(act[i], bridge)
-        s, e = _runs(m)
+        m = bridge_gaps(act[i], bridge)
+        s, e = mask_runs(m)
         keep = (e - s) >= max(min_len, 1)
         utt[i] = list(zip(s[keep].tolist(), e[keep].tolist(), strict=True))
         for a, b in utt[i]:
@@ -491,14 +492,14 @@ def analyze_interaction(
         for (_, e1), (s2, _) in itertools.pairwise(us):
             if s2 - e1 < p_min:
                 continue
-            s, e = _runs(~sm[1 - i, e1:s2])
+            s, e = mask_runs(~sm[1 - i, e1:s2])
             for a, b in zip(s, e, strict=True):
                 if b - a >= p_min:
                     res.pauses.append(Pause(speakers[i], (e1 + a) * hop_sec, (e1 + b) * hop_sec))
 
     # 5. long silences: > 5 s without any utterance, call start to call end
     anyone = sm[0] | sm[1]
-    s, e = _runs(~anyone)
+    s, e = mask_runs(~anyone)
     end_frame = dur / hop_sec
     for a, b in zip(s, e, strict=True):
         b_sec = dur if b >= t_frames else b * hop_sec
@@ -792,8 +793,8 @@ def _window_ids(speech: np.ndarray, hop_sec: float, window_sec: float,
                 bridge_sec: float) -> np.ndarray:
     """Window id of every frame (-1 outside speech): stretches cut into ~window_sec pieces."""
     wid = np.full(speech.shape[0], -1, dtype=np.int64)
-    m = _bridge(speech, max(int(round(bridge_sec / hop_sec)), 1))
-    s, e = _runs(m)
+    m = bridge_gaps(speech, max(int(round(bridge_sec / hop_sec)), 1))
+    s, e = mask_runs(m)
     wlen = max(int(round(window_sec / hop_sec)), 1)
     k = 0
     for a, b in zip(s.tolist(), e.tolist(), strict=True):
@@ -818,7 +819,7 @@ def _whiten_within(z: np.ndarray, wid_all: np.ndarray, speech: np.ndarray, hop_s
     if z.shape[0] < 3:
         return z
     run = np.full(speech.shape[0], -1, dtype=np.int64)
-    s, e = _runs(_bridge(speech, max(int(round(bridge_sec / hop_sec)), 1)))
+    s, e = mask_runs(bridge_gaps(speech, max(int(round(bridge_sec / hop_sec)), 1)))
     for k, (a, b) in enumerate(zip(s.tolist(), e.tolist(), strict=True)):
         run[a:b] = k
     first = np.full(z.shape[0], -1, dtype=np.int64)
