@@ -40,3 +40,27 @@ def glottal_source(f0: float, jitter: float, shimmer: float, sr: int, *, dur: fl
     if snr_db is not None:
         y = y + rng.standard_normal(n) * math.sqrt(np.mean(y ** 2) / 10 ** (snr_db / 10))
     return y.astype(np.float32), onsets, amps
+
+
+def harmonic_tone(sr: int, seconds: float, f0: float = 150.0) -> np.ndarray:
+    """A steady harmonic complex (5 harmonics, 1/k amplitudes, peak about 0.5), float32."""
+    t = np.arange(int(sr * seconds)) / sr
+    return (0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))).astype(np.float32)
+
+
+def degenerate_signal(case: str, sr: int = 8000) -> np.ndarray:
+    """Awkward inputs every analysis must survive with defined values, by name: ``silence``,
+    ``white_noise``, ``clipping``, ``dc_offset``, ``one_second``, ``shorter_than_a_frame``,
+    ``empty`` (and ``tone``: 2 s of :func:`harmonic_tone`)."""
+    rng = np.random.default_rng(0)
+    makers = {
+        "silence": lambda: np.zeros(2 * sr, np.float32),
+        "white_noise": lambda: (0.2 * rng.standard_normal(2 * sr)).astype(np.float32),
+        "clipping": lambda: np.clip(5 * harmonic_tone(sr, 2.0), -1.0, 1.0),
+        "dc_offset": lambda: harmonic_tone(sr, 2.0) + 0.4,
+        "one_second": lambda: harmonic_tone(sr, 1.0),
+        "shorter_than_a_frame": lambda: harmonic_tone(sr, 0.01),
+        "empty": lambda: np.zeros(0, np.float32),
+        "tone": lambda: harmonic_tone(sr, 2.0),
+    }
+    return makers[case]()

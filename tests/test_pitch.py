@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from _synthetic import glottal_source
+from _synthetic import degenerate_signal, glottal_source, harmonic_tone
 from callquality.features import functional as F
 from callquality.features import pitch as P
 
@@ -163,25 +163,11 @@ def test_bad_arguments_raise() -> None:
 # --------------------------------------------------------------------------- degenerate input
 
 
-def _tone(sr: int, seconds: float, f0: float = 150.0) -> np.ndarray:
-    t = np.arange(int(sr * seconds)) / sr
-    return (0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))).astype(np.float32)
-
-
 @pytest.mark.parametrize("case", ["silence", "white_noise", "clipping", "dc_offset", "one_second",
                                   "shorter_than_a_frame", "empty"])
 def test_degenerate_input(case: str) -> None:
     sr = 8000
-    rng = np.random.default_rng(0)
-    y = {
-        "silence": np.zeros(2 * sr, np.float32),
-        "white_noise": (0.2 * rng.standard_normal(2 * sr)).astype(np.float32),
-        "clipping": np.clip(5 * _tone(sr, 2.0), -1.0, 1.0),
-        "dc_offset": _tone(sr, 2.0) + 0.4,
-        "one_second": _tone(sr, 1.0),
-        "shorter_than_a_frame": _tone(sr, 0.01),
-        "empty": np.zeros(0, np.float32),
-    }[case]
+    y = degenerate_signal(case, sr)
     track = P.yin(torch.from_numpy(y), sr)
     n_t = -(-y.size // (sr // 100))
     assert track.f0.shape == (n_t,)
@@ -197,7 +183,7 @@ def test_degenerate_input(case: str) -> None:
 
 def test_dc_offset_changes_nothing() -> None:
     sr = 8000
-    y = _tone(sr, 1.0) + 0.01 * np.random.default_rng(3).standard_normal(sr).astype(np.float32)
+    y = harmonic_tone(sr, 1.0) + 0.01 * np.random.default_rng(3).standard_normal(sr).astype(np.float32)
     a = P.yin(torch.from_numpy(y), sr)
     b = P.yin(torch.from_numpy(y + 0.3), sr)
     assert torch.equal(a.voiced, b.voiced)

@@ -221,25 +221,11 @@ def test_public_measures_agree_with_voice_quality() -> None:
 # --------------------------------------------------------------------------- degenerate input
 
 
-def _tone(sr: int, seconds: float, f0: float = 150.0) -> np.ndarray:
-    t = np.arange(int(sr * seconds)) / sr
-    return (0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))).astype(np.float32)
-
-
 @pytest.mark.parametrize("case", ["silence", "white_noise", "clipping", "dc_offset", "one_second",
                                   "no_voiced_frames", "empty"])
 def test_degenerate_input(case: str) -> None:
     sr = 8000
-    rng = np.random.default_rng(0)
-    y = {
-        "silence": np.zeros(2 * sr, np.float32),
-        "white_noise": (0.2 * rng.standard_normal(2 * sr)).astype(np.float32),
-        "clipping": np.clip(5 * _tone(sr, 2.0), -1.0, 1.0),
-        "dc_offset": _tone(sr, 2.0) + 0.4,
-        "one_second": _tone(sr, 1.0),
-        "no_voiced_frames": _tone(sr, 2.0),
-        "empty": np.zeros(0, np.float32),
-    }[case]
+    y = _synthetic.degenerate_signal("tone" if case == "no_voiced_frames" else case, sr)
     yt = torch.from_numpy(y)
     track = P.yin(yt, sr)
     if case == "no_voiced_frames":
