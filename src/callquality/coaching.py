@@ -554,7 +554,7 @@ class CoachingEngine:
         out = []
         for name in toward.index[: self.thresholds.top_drivers]:
             value = row.get(str(name))
-            out.append(Driver(str(name), _plain(value), float(contrib[name]),
+            out.append(Driver(str(name), plain_value(value), float(contrib[name]),
                               describe_feature(str(name), value)))
         return out
 
@@ -660,8 +660,9 @@ class CoachingEngine:
         return out
 
 
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA:
+def plain_value(value: Any) -> Any:
+    """A table cell as a plain Python value; missing markers (None, NA, NaT, NaN) -> ``None``."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
         value = value.item()

@@ -15,10 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ..coaching import CallPrediction, CoachingEngine, CoachingReport, coach_rows
+from ..coaching import (
+    CallPrediction,
+    CoachingEngine,
+    CoachingReport,
+    coach_rows,
+    plain_value,
+)
 from ..exceptions import CallQualityError, ConfigurationError
 from ..schema import FEATURES
 from ..serving import LoadedModel, OnlineFeatures, load_registered, online_views, parse_model_ref
@@ -250,7 +255,7 @@ def call_details(backend: Any, call_id: str, model: LoadedModel | None, *,
         wanted += [f for f in model.feature_names if f not in wanted]
     online = OnlineFeatures(backend.feature_store, wanted)
     frame, found = online.fetch([call_id])
-    values = {k: _plain(v) for k, v in frame.iloc[0].to_dict().items()}
+    values = {k: plain_value(v) for k, v in frame.iloc[0].to_dict().items()}
     values = {k: v for k, v in values.items() if k in ("call_id", "processed_at") or
               (k not in online.unavailable)}
     if model is not None and bool(found[0]):
@@ -258,16 +263,6 @@ def call_details(backend: Any, call_id: str, model: LoadedModel | None, *,
     else:
         report = engine.coach(values, call_id=call_id)
     return CallDetails(call_id, values, bool(found[0]), report, model_error)
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def headline(details: CallDetails) -> dict[str, str]:
