@@ -222,3 +222,24 @@ def test_transformers_ner_uses_predownloaded_cache_folder(tiny_ner: Path, tmp_pa
     shutil.copytree(tiny_ner, tmp_path / "someone--tiny-ner")
     ner = TransformersNER("someone/tiny-ner", cache_dir=tmp_path, device="cpu")
     assert len(ner.entities(WORDS[:1])) == 1
+
+
+def test_callquality_offline_switch_loads_local_files_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$CALLQUALITY_OFFLINE alone (no Hugging Face variable) asks transformers for local files
+    only, so a missing model fails at once instead of being downloaded."""
+    import transformers
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CALLQUALITY_OFFLINE", "1")
+    asked: list[object] = []
+
+    def from_pretrained(source: str, **kwargs: object) -> None:
+        asked.append(kwargs.get("local_files_only"))
+        raise OSError(f"{source} is not in the local cache")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    with pytest.raises(ModelUnavailableError, match="dslim/bert-base-NER"):
+        TransformersNER("dslim/bert-base-NER", cache_dir=tmp_path, device="cpu").load()
+    assert asked == [True]

@@ -9,7 +9,9 @@ Where the weights come from, in this order:
    the error of a missing model suggests;
 3. the hub id itself, through the Hugging Face cache: ``<cache>/hub`` when ``cache_dir`` or
    ``$CALLQUALITY_MODEL_CACHE`` is set, else Hugging Face's own default cache (so weights
-   that are already there are reused). With ``HF_HUB_OFFLINE=1`` only cached weights are used.
+   that are already there are reused). With ``$CALLQUALITY_OFFLINE``, ``$HF_HUB_OFFLINE`` or
+   ``$TRANSFORMERS_OFFLINE`` set only local weights are used
+   (:func:`~callquality.features.models.downloads_allowed`).
 
 Weights that are in none of these places raise :class:`~callquality.exceptions.ModelUnavailableError`
 (built by :func:`~callquality.features.models.unavailable`) saying how to pre-download them.
@@ -26,6 +28,7 @@ from ..exceptions import ModelUnavailableError
 from .models import (
     CACHE_ENV,
     ModelRef,
+    downloads_allowed,
     load_cached,
     model_cache_dir,
     resolve_device,
@@ -85,9 +88,12 @@ def load_pipeline(task: str, ref: ModelRef, auto_class: str, *, feature: str,
     transformers = require("transformers", "nlp", feature)
     dev = str(resolve_device(device, feature))
     source, hub_cache = hf_source(ref, cache_dir)
+    local_only = not downloads_allowed()
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, cache_dir=hub_cache)
-        model = getattr(transformers, auto_class).from_pretrained(source, cache_dir=hub_cache)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            source, cache_dir=hub_cache, local_files_only=local_only)
+        model = getattr(transformers, auto_class).from_pretrained(
+            source, cache_dir=hub_cache, local_files_only=local_only)
     except (OSError, ValueError) as exc:  # not cached + offline, unknown repo, not a model dir
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise unavailable(ref, f"{feature} could not load {source!r} ({reason})",

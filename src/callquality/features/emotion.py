@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,13 +243,6 @@ class _LoadedClassifier:
     sampling_rate: int
 
 
-def _offline_env() -> bool:
-    """Downloads forbidden: ``$CALLQUALITY_OFFLINE`` / ``$HF_HUB_OFFLINE``
-    (:func:`~callquality.features.models.downloads_allowed`) or ``$TRANSFORMERS_OFFLINE``."""
-    return not downloads_allowed() or os.environ.get(
-        "TRANSFORMERS_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _load_classifier(name: str, cache_dir: str | Path | None, device: torch.device,
                      local_files_only: bool) -> _LoadedClassifier:
     tf = _require_transformers()
@@ -347,7 +339,8 @@ class TransformersEmotion:
             raise ConfigurationError(f"TransformersEmotion: batch_size must be >= 1, got "
                                      f"{self.batch_size}")
         dev = resolve_device(self.device, "TransformersEmotion")
-        offline = _offline_env() if self.local_files_only is None else self.local_files_only
+        offline = not downloads_allowed() if self.local_files_only is None \
+            else self.local_files_only
         cache = str(Path(self.cache_dir).expanduser()) if self.cache_dir else None
         key = ("emotion", "transformers", self.model_id_or_path, cache, str(dev))
         return load_cached(key, lambda: _load_classifier(self.model_id_or_path, self.cache_dir,

@@ -181,11 +181,12 @@ def model_cache_dir(cache_dir: str | Path | None = None) -> Path:
 
 
 def downloads_allowed() -> bool:
-    """Whether model weights may be downloaded: ``False`` when ``$CALLQUALITY_OFFLINE`` or
-    ``$HF_HUB_OFFLINE`` is ``1``, ``true``, ``yes`` or ``on`` (then only local weights are used
-    and a missing model fails at once instead of trying the network)."""
+    """Whether model weights may be downloaded: ``False`` when ``$CALLQUALITY_OFFLINE``,
+    ``$HF_HUB_OFFLINE`` or ``$TRANSFORMERS_OFFLINE`` is ``1``, ``true``, ``yes`` or ``on`` (then
+    only local weights are used and a missing model fails at once instead of trying the
+    network). Every model loader asks this."""
     return not any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-                   for v in (OFFLINE_ENV, "HF_HUB_OFFLINE"))
+                   for v in (OFFLINE_ENV, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def unavailable(ref: ModelRef, reason: str, cache_dir: str | Path | None = None
