@@ -60,20 +60,22 @@ def assign_speakers(transcript: Transcript, activity: np.ndarray, hop_sec: float
         return transcript
     act = np.asarray(activity, dtype=bool)
     n = act.shape[1]
-    either = act.any(axis=0)
-    idx_active = np.flatnonzero(either)
+    solo = np.flatnonzero(act[0] != act[1])      # frames where exactly one speaker talks
+    anyone = bool(act.any())
 
     def who(t: float) -> str:
-        k = min(max(int(t / hop_sec), 0), n - 1) if n else 0
-        if n == 0 or idx_active.size == 0:
+        if n == 0 or not anyone:
             return MIXED
+        k = min(max(int(t / hop_sec), 0), n - 1)
         if act[0, k] != act[1, k]:
             return AGENT if act[0, k] else CUSTOMER
-        # overlap or silence: nearest frame where exactly one speaker is active
-        solo = np.flatnonzero(act[0] != act[1])
-        if solo.size == 0:
+        if solo.size == 0:                       # only overlap: agent on a tie
             return AGENT
-        j = solo[np.argmin(np.abs(solo - k))]
+        # overlap or silence: the nearest frame where exactly one speaker is active
+        pos = int(np.searchsorted(solo, k))
+        j = solo[min(pos, solo.size - 1)]
+        if pos > 0 and k - solo[pos - 1] <= j - k:   # the earlier frame wins a tie
+            j = solo[pos - 1]
         return AGENT if act[0, j] else CUSTOMER
 
     segments: list[Segment] = []
