@@ -19,9 +19,9 @@ What it measures (all on the same audio, after one warm-up call each):
 
 Ratios against the peers are what count: absolute figures depend on the machine. The peers
 run single-threaded; callquality is timed with each torch thread count of ``--threads`` (the
-first is the headline, used for the ratios, the batch sizes and the memory run): on a 2-core
-machine shared with other jobs, one thread is both the like-for-like comparison and the more
-robust figure (idle OpenMP threads spin against the other load).
+first is the headline, used for the ratios and the batch sizes; the two-hour call runs with
+each). With more than one thread the chunks of a long call run side by side, one thread
+each; on a 2-core machine shared with other jobs, one thread is the like-for-like comparison.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -151,21 +152,26 @@ print(base, peak, dt)
 """
 
 
-def bench_memory(hours: float, device: str, threads: int) -> dict[str, float]:
+def bench_memory(hours: float, device: str, threads: Sequence[int]
+                 ) -> dict[str, dict[str, float]]:
+    """Peak RSS and speed of one ``hours``-long stereo FLAC call, per torch thread count."""
     import soundfile as sf
 
     y = long_call(10.0)
+    out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "two_hours.flac"
         reps = int(np.ceil(hours * 6))
         with sf.SoundFile(path, "w", samplerate=8000, channels=2, subtype="PCM_16") as f:
             for _ in range(reps):
                 f.write(y.T)
-        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(path), device,
-                              str(threads)], capture_output=True, text=True, check=True)
-        base, peak, dt = map(float, out.stdout.split()[-3:])
-    return {"hours": reps / 6, "peak_rss_mb": peak, "import_rss_mb": base,
-            "seconds": dt, "rtf": reps * 600 / dt}
+        for t in threads:
+            run = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(path), device,
+                                  str(t)], capture_output=True, text=True, check=True)
+            base, peak, dt = map(float, run.stdout.split()[-3:])
+            out[str(t)] = {"hours": reps / 6, "peak_rss_mb": peak, "import_rss_mb": base,
+                           "seconds": dt, "rtf": reps * 600 / dt}
+    return out
 
 
 def main() -> None:
@@ -210,7 +216,7 @@ def main() -> None:
     res["speedup_vs"] = {k: rtf["callquality"] / v for k, v in rtf.items() if k != "callquality"}
     res["batch_size"] = bench_batches(args.device)
     if not args.skip_memory:
-        res["two_hour_call"] = bench_memory(2.0, args.device, threads[0])
+        res["two_hour_call"] = bench_memory(2.0, args.device, threads)
     machine["load_average_end"] = os.getloadavg()
     res["self_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.out).write_text(json.dumps(res, indent=2))

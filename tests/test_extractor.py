@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 import callquality as cq
 from callquality.features.extractor import TorchExtractor
@@ -107,6 +108,25 @@ def test_chunked_long_call_matches_whole(fixture_calls: list[cq.Call], tmp_path:
     assert abs(int(chunked["interruption_count"][0]) - int(whole["interruption_count"][0])) <= 1
 
 
+def test_chunks_in_parallel_equal_chunks_in_turn(fixture_calls: list[cq.Call],
+                                                tmp_path: Path) -> None:
+    """With two torch threads the chunks of a long call run side by side, one thread each:
+    the same numbers as one chunk after another, in order, and the thread setting restored."""
+    stereo = [c for c in fixture_calls if c.is_stereo and c.sample_rate == SR][:3]
+    path = tmp_path / "long.flac"
+    sf.write(path, np.concatenate([c.audio() for c in stereo], axis=1).T, SR, subtype="PCM_16")
+    before = torch.get_num_threads()
+    try:
+        one = cq.extract([path], groups=GROUPS, chunk_sec=20.0, num_threads=1)
+        two = cq.extract([path], groups=GROUPS, chunk_sec=20.0, num_threads=2)
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+    assert two["error"].isna().all(), two["error"][0]
+    pd.testing.assert_frame_equal(one.drop(columns="processed_at"),
+                                  two.drop(columns="processed_at"))
+
+
 def test_bad_file_in_batch_gets_error_row(fixture_calls: list[cq.Call], tmp_path: Path) -> None:
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00")
@@ -176,7 +196,6 @@ def test_device_validation() -> None:
 
 def test_cpu_threads_set_for_the_core_and_restored(fixture_calls: list[cq.Call],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
 
     from callquality.features import extractor as X
 

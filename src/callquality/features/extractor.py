@@ -24,9 +24,12 @@ A call that fails yields a row whose ``error`` says why; the batch always finish
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -368,24 +371,33 @@ class TorchExtractor:
             chunk = int(self.chunk_sec * sr) // hop * hop
             parts: list[_Tracks] = []
             vq_parts: list[list[dict[str, float]]] = []
-            prev_tail: np.ndarray | None = None
-            with torch.inference_mode():
+
+            def jobs() -> Iterator[tuple[np.ndarray, int, int]]:
+                prev_tail: np.ndarray | None = None
                 for block in _rechunk(call.iter_chunks(self.chunk_sec), chunk):
                     head = prev_tail if prev_tail is not None else np.zeros(
                         (block.shape[0], 0), np.float32)
                     y_np = (np.concatenate([head, block], axis=1) if head.shape[1]
                             else np.ascontiguousarray(block))
+                    t0 = head.shape[1] // hop
+                    yield y_np, t0, t0 + -(-block.shape[1] // hop)
+                    prev_tail = block[:, -ctx:]
+
+            def work(y_np: np.ndarray, t0: int, t1: int
+                     ) -> tuple[_Tracks, list[dict[str, float]]]:
+                with torch.inference_mode():
                     y = torch.from_numpy(y_np)[None].to(device)
                     lengths = torch.tensor([y_np.shape[1]], device=device)
                     tracks, track, sig = _frame_tracks(y, sr, lengths)
-                    t0 = head.shape[1] // hop
-                    t1 = t0 + -(-block.shape[1] // hop)
                     sl = _slice_tracks(tracks, 0, y_np.shape[1], sr, t0, t1)
-                    parts.append(sl)
-                    vq_parts.append(_voice_quality(y[0], sr, _slice_track(track, 0, y_np.shape[1],
-                                                                          sr), sl.vad, t0, t1, sig))
-                    del sig, track
-                    prev_tail = block[:, -ctx:]
+                    return sl, _voice_quality(y[0], sr, _slice_track(track, 0, y_np.shape[1], sr),
+                                              sl.vad, t0, t1, sig)
+
+            # chunks are independent given their context: with more than one torch thread on
+            # CPU they run side by side, one thread each
+            for sl, vq_chunk in _map_ordered(work, jobs(), _chunk_workers(device)):
+                parts.append(sl)
+                vq_parts.append(vq_chunk)
             tracks_all = _Tracks(*(torch.cat([getattr(p, f) for p in parts], dim=-1)
                                    for f in _Tracks.__dataclass_fields__))
             vq = [_pool_vq([p[c] for p in vq_parts]) for c in range(call.n_channels)]
@@ -477,6 +489,45 @@ def _cpu_threads(device: torch.device, n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _chunk_workers(device: torch.device) -> int:
+    """Chunks of a long call analysed at once: on CPU the torch thread budget
+    (``torch.get_num_threads()``, at most the CPU count), each chunk on one thread; 1 on a GPU.
+
+    Whole chunks side by side use the cores better than splitting every (mostly small)
+    tensor operation over threads, and never make OpenMP threads wait on each other.
+    """
+    if device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+
+
+def _map_ordered(fn: Callable[..., Any], jobs: Iterable[tuple[Any, ...]], workers: int
+                 ) -> Iterator[Any]:
+    """``fn(*job)`` for every job, results in order. With ``workers > 1`` up to ``workers``
+    jobs run at once in threads whose torch operations are single-threaded (torch releases the
+    GIL inside them), and no more are prepared than run, so memory stays bounded. The torch
+    thread setting is restored when done."""
+    if workers <= 1:
+        for job in jobs:
+            yield fn(*job)
+        return
+    threads = torch.get_num_threads()
+    pending: collections.deque[Future[Any]] = collections.deque()
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="callquality",
+                                initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            for job in jobs:
+                pending.append(pool.submit(fn, *job))
+                if len(pending) >= workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        torch.set_num_threads(threads)
 
 
 def _rechunk(chunks: Iterable[np.ndarray], size: int) -> Iterable[np.ndarray]:

@@ -159,27 +159,32 @@ class _F0Lookup:
 
     ``NaN`` when the nearest frame is unvoiced or off the grid; the nearest frame's value when
     the other neighbour is unvoiced; otherwise linear interpolation between frame centres.
+    Each half of the interval between two frame centres gets its nearest value and slope
+    once, so a lookup is one gather of both and ``near + phase * slope``.
     """
 
     def __init__(self, f0: torch.Tensor, hop: int) -> None:
         self.n_t = f0.shape[-1]
-        self.width = self.n_t + 2
-        self.flat = torch.nn.functional.pad(f0, (1, 1), value=math.nan).reshape(-1)
         self.hop = hop
+        fp = torch.nn.functional.pad(f0, (1, 2), value=math.nan)       # frames -1 .. n_t + 1
+        a, b = fp[:, :-1], fp[:, 1:]                     # interval k (-1 .. n_t): k and k + 1
+        # half 0 (nearer frame k) and half 1 (nearer frame k + 1): (near value, far - near),
+        # the slope 0 where the far frame is unvoiced
+        near = torch.stack([a, b], dim=-1)
+        slope = torch.stack([b - a, a - b], dim=-1)
+        slope = torch.where(torch.isfinite(torch.stack([b, a], dim=-1)), slope, 0.0)
+        self.width = 2 * (self.n_t + 2)
+        self.table = torch.stack([near, slope], dim=-1).reshape(-1, 2)  # (R * width, 2)
 
     def __call__(self, row: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         real = pos / self.hop - 0.5
         left = torch.floor(real)
         frac = real - left
-        near_left = frac < 0.5
-        base = row * self.width + 1
-        left = left.long().clamp(-1, self.n_t)
-        near = base + torch.where(near_left, left, left + 1).clamp(-1, self.n_t)
-        far = base + torch.where(near_left, left + 1, left).clamp(-1, self.n_t)
-        phase = torch.where(near_left, frac, 1.0 - frac)
-        fn = self.flat[near]
-        ff = self.flat[far]
-        return torch.where(torch.isfinite(ff), fn + phase * (ff - fn), fn)
+        upper = frac >= 0.5                                              # nearer frame k + 1
+        phase = torch.where(upper, 1.0 - frac, frac)
+        half = (left.long().clamp(-1, self.n_t) + 1) * 2 + upper
+        near, slope = self.table.index_select(0, row * self.width + half).unbind(-1)
+        return near + phase * slope
 
 
 def _runs(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -284,6 +289,12 @@ def _usable_f0(track: PitchTrack, lead: tuple[int, ...], mask: torch.Tensor | No
     return torch.where(ok, f0, torch.full_like(f0, math.nan))
 
 
+@functools.lru_cache(maxsize=64)
+def _arange(n: int, device: torch.device) -> torch.Tensor:
+    """``torch.arange(n)`` on ``device``, cached (read-only use)."""
+    return torch.arange(n, device=device)
+
+
 def _walk_step(sig: F.PaddedRows, row: torch.Tensor, il1: torch.Tensor, n1: torch.Tensor,
                il2min: torch.Tensor, nl: torch.Tensor, p_max: float
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -303,13 +314,13 @@ def _walk_step(sig: F.PaddedRows, row: torch.Tensor, il1: torch.Tensor, n1: torc
     nl_max = int(math.ceil(0.45 * p_max)) + 4                    # candidate offsets
     seg_len = n1_max + nl_max - 1
     nfft = 1 << (seg_len - 1).bit_length()
-    k1 = torch.arange(n1_max, device=dev)
-    kl = torch.arange(nl_max, device=dev)
+    kn = _arange(nfft, dev)
+    k1, kl = kn[:n1_max], kn[:nl_max]
     # both windows are read nfft samples long: the FFT needs no zero padding (the reference
     # is masked beyond its length, and samples of the other window past seg_len only meet
     # those zeros at the offsets kept), so one gather serves both
     both = sig.take(torch.cat([row, row]), torch.cat([il2min, il1]), nfft)
-    both[m:] *= torch.arange(nfft, device=dev) < n1[:, None]     # the reference window
+    both[m:] *= kn < n1[:, None]                                 # the reference window
     seg, ref = both[:m], both[m:]
     spec = torch.fft.rfft(seg, dim=-1)
     spec *= torch.fft.rfft(ref, dim=-1).conj_physical_()
@@ -330,7 +341,7 @@ def _walk_step(sig: F.PaddedRows, row: torch.Tensor, il1: torch.Tensor, n1: torc
     cand = (val >= e[:, :nl_max]) & (val >= e[:, 2:]) & (kl < nl[:, None])
     best = torch.where(cand, val, -math.inf).argmax(dim=-1, keepdim=True)
     has = cand.gather(1, best)[:, 0]
-    trio = e.gather(1, best + torch.arange(3, device=dev))      # r1, r2, r3
+    trio = e.gather(1, best + kn[:3])                            # r1, r2, r3
     wpk = seg.gather(1, best + k1).abs()
     peak = torch.where(k1 < n1[:, None], wpk, 0.0).amax(dim=-1)
     return best[:, 0], has, trio, peak
@@ -361,28 +372,37 @@ def _pulses(sig: F.PaddedRows, sr: int, hop: int, f0: torch.Tensor) -> Pulses:
     pad = sig.pad
 
     # two walks per stretch: chains [0, n_str) go left, [n_str, 2 n_str) go right; they are
-    # walked in the order of their stretch's F0, so that blocks of them share a period range
+    # walked in the order of their stretch's F0, so that blocks of them share a period range.
+    # State per chain: (position, limit, direction +-1, offset of the search window in
+    # periods) as float64 rows, (chain, row) as integer rows, filtered together
     chain = torch.argsort(torch.cat([f0mid, f0mid]).nan_to_num(nan=0.0), stable=True)
-    row = torch.cat([s_row, s_row])[chain]
-    left_dir = chain < n_str
-    lim = torch.cat([tleft, tright])[chain]                      # where each walk ends
-    pos = torch.cat([anchor, anchor])[chain]
+    left = chain < n_str
+    fstate = torch.stack([torch.cat([anchor, anchor])[chain],
+                          torch.cat([tleft, tright])[chain],
+                          torch.where(left, -1.0, 1.0).to(torch.float64),
+                          torch.where(left, -1.25, 0.8).to(torch.float64)])
+    istate = torch.stack([chain, torch.cat([s_row, s_row])[chain]])
     rec: list[tuple[torch.Tensor, ...]] = []
-    while chain.numel() > 0:
+    while istate.shape[1] > 0:
+        pos, lim, sgn, off = fstate.unbind(0)
+        chain, row = istate.unbind(0)
         f = f0_at(row, pos)
         ok = torch.isfinite(f)
         if not bool(ok.all()):
-            chain, row, left_dir, lim, pos, f = (chain[ok], row[ok], left_dir[ok], lim[ok],
-                                                 pos[ok], f[ok])
-            if chain.numel() == 0:
+            fstate, istate, f = fstate[:, ok], istate[:, ok], f[ok]
+            if istate.shape[1] == 0:
                 break
+            pos, lim, sgn, off = fstate.unbind(0)
+            chain, row = istate.unbind(0)
         per = sr / f                                             # local period, samples
         half = 0.5 * per
-        il1 = torch.round(pos - half).long()
-        n1 = torch.round(pos + half).long() - il1 + 1
-        near = torch.where(left_dir, pos - 1.25 * per, pos + 0.8 * per)
-        il2min = torch.floor(near - half).long()
-        nl = torch.ceil(near + 0.45 * per - half).long() - il2min + 1
+        il1f = torch.round(pos - half)
+        near = pos + off * per                                   # pos - 1.25 T or pos + 0.8 T
+        il2f = torch.floor(near - half)
+        # whole numbers in float64, exact: one conversion for the four
+        il1, n1, il2min, nl = torch.stack([
+            il1f, torch.round(pos + half) - il1f + 1.0, il2f,
+            torch.ceil(near + 0.45 * per - half) - il2f + 1.0]).long().unbind(0)
         # the correlations, in blocks of chains with similar periods (chains are ordered by
         # their stretch's F0), each with arrays sized for its own longest period
         m = row.numel()
@@ -396,23 +416,20 @@ def _pulses(sig: F.PaddedRows, sr: int, hop: int, f0: torch.Tensor) -> Pulses:
                                 float(per[a:a + block].max()))
                      for a in range(0, m, block)]
             best, has, trio, peak = (torch.cat(t) for t in zip(*parts, strict=True))
-        r1, mc, r3 = trio[:, 0].double(), trio[:, 1].double(), trio[:, 2].double()
+        # parabolic refinement of the chosen offset (no refinement where the curvature is 0)
+        r1, mc, r3 = trio.double().unbind(1)
         d2r = 2.0 * mc - r1 - r3
-        interp = d2r != 0
         dr = 0.5 * (r3 - r1)
-        safe = torch.where(interp, d2r, 1.0)
-        corr = torch.where(interp, mc + 0.5 * dr * dr / safe, mc)
-        shift = (il2min - il1 + best - 1).double() + torch.where(interp, dr / safe, 0.0)
-        new = torch.where(has, pos + shift, torch.where(left_dir, pos - per, pos + per))
-        corr = torch.where(has, corr, -1.0)
-        gp = gpeak[row]
-        beyond = torch.where(left_dir, new < lim, new > lim)
-        added = torch.where(beyond, (corr > 0.7) & (peak > 0.023333 * gp),
-                            (corr > 0.3) & ((peak == 0) | (peak > 0.01 * gp)))
+        q = dr / d2r.masked_fill(d2r == 0, math.inf)
+        corr = torch.where(has, mc + 0.5 * dr * q, -1.0)
+        new = pos + torch.where(has, (il2min - il1 + best - 1) + q, sgn * per)
+        beyond = (new - lim) * sgn > 0                           # past the stretch's end
+        added = (corr > torch.where(beyond, 0.7, 0.3)) & (
+            (peak > torch.where(beyond, 0.023333, 0.01) * gpeak[row]) | ((peak == 0) & ~beyond))
         rec.append((chain, new, added, per))
         stay = ~beyond
-        chain, row, left_dir, lim, pos = (chain[stay], row[stay], left_dir[stay], lim[stay],
-                                          new[stay])
+        fstate = torch.stack([new, lim, sgn, off])[:, stay]
+        istate = istate[:, stay]
 
     if rec:
         w_chain, w_pos, w_add, w_per = (torch.cat(t) for t in zip(*rec, strict=True))
