@@ -108,6 +108,69 @@ def test_select_champion_known_answers() -> None:
         select_champion([])
 
 
+def test_select_champion_floors() -> None:
+    """Ranked by ROC AUC, a candidate whose F1 is below the floor is passed over."""
+    def c(role: str, auc: float, f1: float) -> Candidate:
+        return Candidate(role, role.upper(), {"roc_auc": auc, "f1": f1})
+
+    cands = [c("champion", .90, .80), c("challenger", .99, .00), c("base", .95, .70)]
+    assert select_champion(cands, metric="roc_auc").role == "challenger"
+    assert select_champion(cands, metric="roc_auc", floors={"f1": .6}).role == "base"
+    assert select_champion(cands, metric="roc_auc", floors={"f1": .75}).role == "champion"
+    # a missing floor metric makes a candidate ineligible too
+    assert select_champion([c("champion", .5, .5), Candidate("challenger", "X", {"roc_auc": 1})],
+                           metric="roc_auc", floors={"f1": .1}).role == "champion"
+
+
+def test_promotion_needs_usable_decisions(backend: Any) -> None:
+    """A challenger that ranks the calls perfectly (ROC AUC 1) but whose threshold predicts
+    no positive at all (F1 0) does not replace a champion that still works."""
+    feats, out = _concept(160, "B", 12, "p12-")
+    out["label"] = ((feats["x2"] > 0) & (feats["x1"] > -1)).astype(np.int64)  # F1 ~0.9 for V2
+    never = FakeModel({"x1": 1.0, "x2": 8.0}, threshold=1.0)  # right order, never positive
+    pol = RetrainingPolicy(min_labeled=20, drift_threshold=0.0, selection_metric="roc_auc",
+                           f1_threshold=0.6)
+    r = _run(backend, "2025-02-12", feats, out, trainer=StubTrainer(never), policy=pol)
+    cands = {c["role"]: c["metrics"] for c in r.results["promote"]["candidates"]}
+    assert r.retrained and cands["challenger"]["f1"] == 0.0
+    assert cands["challenger"]["roc_auc"] > cands["champion"]["roc_auc"]
+    assert cands["champion"]["f1"] >= 0.6
+    assert not r.promoted and r.champion_after == "V2"
+    assert "F1 >= 0.6" in r.summary()
+
+
+def test_accumulate_trains_on_earlier_periods_too(backend: Any) -> None:
+    """With ``accumulate``, the challenger's pool holds the reference, every period labeled
+    before this one (all of its calls) and this period's training part; without, the
+    earlier periods are left out."""
+    trainer = StubTrainer(FakeModel({"x1": 3.0, "x2": 3.0}))
+    f1, o1 = _concept(80, "B", 20, "q1-")
+    _run(backend, "2025-02-20", f1, o1, trainer=trainer,          # stable: no training
+         policy=RetrainingPolicy(min_labeled=20, drift_threshold=10.0))
+    assert trainer.seen == []
+    f2, o2 = _concept(100, "A", 21, "q2-")
+    pol = RetrainingPolicy(min_labeled=20, accumulate=True)
+    r = _run(backend, "2025-02-21", f2, o2, trainer=trainer, policy=pol)
+    pool = trainer.seen[-1]
+    split = rt.monitoring_store(backend, "t").read_table(MODEL, "2025-02-21", "split")
+    n_train = int((split.part == "train").sum())
+    assert len(pool) == 200 + 80 + n_train
+    assert set(f1["call_id"]) <= set(pool["call_id"])
+    assert not set(split.loc[split.part == "eval", "call_id"]) & set(pool["call_id"])
+    assert r.results["train"]["earlier_periods"] == ["2025-02-20"]
+    lineage = backend.registry.get_version(MODEL, r.challenger).lineage
+    assert lineage["earlier_periods"] == ["2025-02-20"]
+    assert "80 of 2025-02-20" in r.summary()
+    # accumulate off (the default): the calls of 2025-02-21 held out for its comparison are
+    # in no reference, so they do not reach the next pool
+    held2 = set(split.loc[split.part == "eval", "call_id"])
+    f3, o3 = _concept(100, "A", 22, "q3-")
+    r3 = _run(backend, "2025-02-22", f3, o3, trainer=trainer,
+              policy=RetrainingPolicy(min_labeled=20, drift_threshold=0.0))
+    assert r3.retrained and not held2 & set(trainer.seen[-1]["call_id"])
+    assert r3.results["train"]["earlier_periods"] == []
+
+
 def test_stable_period_keeps_the_champion(backend: Any) -> None:
     feats, out = _concept(120, "B", 1, "p1-")
     trainer = StubTrainer(FakeModel({"x1": 1.0}))

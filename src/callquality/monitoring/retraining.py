@@ -14,10 +14,12 @@ schedules) in nine steps, each recorded in the backend's monitoring store::
               features against PRODUCTION's reference; the decision: retrain when F1 is below
               ``f1_threshold`` or the largest drift is above ``drift_threshold``
     alerts    alert rules evaluated on PRODUCTION's monitor over the period (stored, sent)
-    train     a challenger on PRODUCTION's reference pool plus part of the period's labeled
-              calls (the rest is kept for the comparison)
+    train     a challenger on PRODUCTION's reference pool, the labeled calls of earlier
+              periods and part of this period's labeled calls (the rest is kept for the
+              comparison)
     promote   champion, challenger and base compared on the same held-out recent calls;
-              the best gets the PRODUCTION alias
+              the best gets the PRODUCTION alias (a challenger or base model only when its
+              own F1 there clears the policy's floor)
     score     PRODUCTION (if it changed) scores the period's calls it has not scored yet;
               predictions logged with their features (for drift) and actuals (except on the
               calls it was trained on)
@@ -103,6 +105,15 @@ class RetrainingPolicy:
             ``selection_metric`` by more than this (ties keep the champion).
         max_training_rows: cap on the challenger's training pool (the newest rows are kept);
             ``None`` keeps all.
+        accumulate: the challenger's pool also takes the labeled calls of the periods labeled
+            before this one (besides PRODUCTION's reference and this period's training part),
+            so that periods without retraining still teach the next challenger. Worth it when
+            the inputs shift but their meaning holds (new lines, a new customer mix); under a
+            new concept the older calls teach the old one, so the default is off.
+        promote_min_f1: a challenger or base model takes PRODUCTION only when its F1 on the
+            held-out calls is at least this, or at least the champion's F1 there when that is
+            lower; ``None`` means ``f1_threshold``. So a model ranked first by ROC AUC whose
+            threshold makes unusable decisions does not replace a working champion.
         seed: seed of the held-out split and of the default trainer.
     """
 
@@ -114,6 +125,8 @@ class RetrainingPolicy:
     selection_metric: str = "f1"
     min_improvement: float = 0.0
     max_training_rows: int | None = None
+    accumulate: bool = False
+    promote_min_f1: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -155,12 +168,15 @@ _PREFERENCE = {"champion": 0, "challenger": 1, "base": 2}
 
 
 def select_champion(candidates: Sequence[Candidate], *, metric: str = "f1",
-                    min_improvement: float = 0.0) -> Candidate:
+                    min_improvement: float = 0.0,
+                    floors: Mapping[str, float] | None = None) -> Candidate:
     """The candidate that should hold PRODUCTION.
 
     The incumbent (role ``"champion"``) keeps it unless another candidate's ``metric`` exceeds
     the champion's by more than ``min_improvement``; among those, the highest ``metric`` wins
-    (ties: challenger before base). A candidate whose metric is missing (``NaN``) never wins;
+    (ties: challenger before base). A candidate whose metric is missing (``NaN``) never wins,
+    nor does one below any of ``floors`` (``{metric: minimum}``, e.g. ``{"f1": 0.6}``: a
+    model ranked first by ROC AUC whose threshold gives no usable decisions is not promoted);
     without a champion the best of the others wins.
 
     Raises:
@@ -172,11 +188,15 @@ def select_champion(candidates: Sequence[Candidate], *, metric: str = "f1",
     if len(champs) > 1:
         raise ConfigurationError("select_champion: more than one candidate has role 'champion'")
 
-    def value(c: Candidate) -> float:
-        v = c.metrics.get(metric, float("nan"))
+    def value(c: Candidate, name: str = metric) -> float:
+        v = c.metrics.get(name, float("nan"))
         return float(v) if v is not None and math.isfinite(float(v)) else float("nan")
 
-    others = sorted((c for c in candidates if c.role != "champion" and math.isfinite(value(c))),
+    def eligible(c: Candidate) -> bool:
+        return math.isfinite(value(c)) and all(
+            value(c, name) >= floor for name, floor in (floors or {}).items())
+
+    others = sorted((c for c in candidates if c.role != "champion" and eligible(c)),
                     key=lambda c: (-value(c), _PREFERENCE.get(c.role, 9)))
     if not champs:
         if not others:
@@ -267,7 +287,11 @@ class PeriodReport:
             lines.append(f"  alert: {msg}")
         tr = self.results.get("train", {})
         if tr.get("trained"):
-            lines.append(f"  challenger {tr.get('version')} trained on {tr.get('n_train')} rows")
+            earlier = tr.get("earlier_periods") or []
+            lines.append(f"  challenger {tr.get('version')} trained on {tr.get('n_train')} rows "
+                         f"({tr.get('n_recent')} of this period"
+                         + (f", {tr.get('n_earlier')} of {', '.join(earlier)}" if earlier
+                            else "") + ")")
         elif tr.get("reason"):
             lines.append(f"  no challenger: {tr.get('reason')}")
         pr = self.results.get("promote", {})
@@ -279,10 +303,12 @@ class PeriodReport:
             metric = pr.get("metric", "f1")
             by_role = {c["role"]: c for c in pr["candidates"]}
             champ = by_role.get("champion", {}).get("metrics", {}).get(metric)
+            floor = pr.get("min_f1")
+            rule = "" if floor is None else f", F1 >= {floor:.3g}"
             why = (f"{pr.get('winner_role')} has the best {metric} on {pr.get('n_eval')} "
-                   "held-out recent calls" if pr.get("promoted") else
-                   f"no candidate beats the champion's {metric} {_fmt_num(champ)} on "
-                   f"{pr.get('n_eval')} held-out recent calls")
+                   f"held-out recent calls{rule}" if pr.get("promoted") else
+                   f"no candidate{rule.replace(',', ' with')} beats the champion's {metric} "
+                   f"{_fmt_num(champ)} on {pr.get('n_eval')} held-out recent calls")
             lines.append(f"  PRODUCTION -> {pr.get('champion_after')} "
                          f"({'promoted' if pr.get('promoted') else 'unchanged'}: {why})")
         elif pr:
@@ -657,6 +683,10 @@ def _step_train(ctx: _Context) -> StepResult:
     pool_parts = []
     if ref is not None and ctx.label in ref.columns:
         pool_parts.append(ref)
+    earlier, earlier_periods = (_earlier_labeled(ctx) if ctx.policy.accumulate
+                                else (pd.DataFrame(), []))
+    if len(earlier):
+        pool_parts.append(earlier)
     pool_parts.append(recent)
     pool = pd.concat(pool_parts, ignore_index=True, sort=False)
     if "call_id" in pool.columns:
@@ -689,15 +719,42 @@ def _step_train(ctx: _Context) -> StepResult:
             comment=f"challenger of period {ctx.period} (retrain: "
                     f"{'; '.join(ev['reasons'])})",
             lineage={"period": ctx.period, "parent": champ, "n_train": len(pool),
-                     "n_recent": len(recent), "dataset_snapshot_id": snapshot_id(pool),
+                     "n_recent": len(recent), "earlier_periods": earlier_periods,
+                     "dataset_snapshot_id": snapshot_id(pool),
                      "label": ctx.label},
             tags={"role": "challenger", "period": ctx.period})
     keep = pool[[c for c in pool.columns if c in ("call_id", "agent_id", ctx.label)
                  or c in features or c in (ref.columns if ref is not None else [])]]
     set_baseline(ctx.backend, ctx.model_name, info.version, keep, label=ctx.label)
     result = {"trained": True, "version": info.version, "n_train": len(pool),
-              "n_recent": len(recent), "reused": reused}
+              "n_recent": len(recent), "n_earlier": len(earlier),
+              "earlier_periods": earlier_periods, "reused": reused}
     return result, {"train_ids": pd.DataFrame({"call_id": sorted(train_ids)})}
+
+
+def _earlier_labeled(ctx: _Context) -> tuple[pd.DataFrame, list[str]]:
+    """Labeled calls (features + label) of this loop's periods whose labels were recorded
+    before this period's, oldest first, and the names of those periods."""
+    steps = ctx.store.steps(ctx.model_name)
+    labeled = steps[(steps["step"] == "label") & (steps["status"] == "done")]
+    mine = labeled[labeled["period"] == ctx.period]
+    if mine.empty:  # pragma: no cover - train runs after label
+        return pd.DataFrame(), []
+    before = labeled[labeled["finished_at"] < mine["finished_at"].iloc[0]]
+    frames, names = [], []
+    for period in before.sort_values("finished_at")["period"]:
+        if not (ctx.store.has_table(ctx.model_name, period, "features")
+                and ctx.store.has_table(ctx.model_name, period, "outcomes")):
+            continue
+        feats = ctx.store.read_table(ctx.model_name, period, "features")
+        out = ctx.store.read_table(ctx.model_name, period, "outcomes")
+        if ctx.label not in out.columns:
+            continue
+        frames.append(feats.merge(out[["call_id", ctx.label]], on="call_id", how="inner"))
+        names.append(str(period))
+    if not frames:
+        return pd.DataFrame(), []
+    return pd.concat(frames, ignore_index=True, sort=False), names
 
 
 def _step_promote(ctx: _Context) -> StepResult:
@@ -719,14 +776,18 @@ def _step_promote(ctx: _Context) -> StepResult:
     cands = [Candidate(role, v, _metrics(_load(ctx, v), held, ctx.label))
              for role, v in roles.items()]
     pol = ctx.policy
+    floor = pol.f1_threshold if pol.promote_min_f1 is None else pol.promote_min_f1
+    champ_f1 = float(cands[0].metrics.get("f1", math.nan))
+    if math.isfinite(champ_f1):  # a failing champion may be replaced by a less failing one
+        floor = min(floor, champ_f1)
     winner = select_champion(cands, metric=pol.selection_metric,
-                             min_improvement=pol.min_improvement)
+                             min_improvement=pol.min_improvement, floors={"f1": floor})
     if winner.version != champ or \
             reg.get_version(ctx.model_name, ctx.champion_alias).version != winner.version:
         reg.set_alias(ctx.model_name, winner.version, ctx.champion_alias)
     result = {"champion_before": champ, "champion_after": winner.version,
               "promoted": winner.version != champ, "winner_role": winner.role,
-              "n_eval": len(held), "metric": pol.selection_metric,
+              "n_eval": len(held), "metric": pol.selection_metric, "min_f1": floor,
               "candidates": [{"role": c.role, "version": c.version, "metrics": dict(c.metrics)}
                              for c in cands]}
     return _jsonable(result), {}
