@@ -108,10 +108,11 @@ def test_chunked_long_call_matches_whole(fixture_calls: list[cq.Call], tmp_path:
     assert abs(int(chunked["interruption_count"][0]) - int(whole["interruption_count"][0])) <= 1
 
 
-def test_chunks_in_parallel_equal_chunks_in_turn(fixture_calls: list[cq.Call],
+def test_work_in_parallel_equals_work_in_turn(fixture_calls: list[cq.Call],
                                                 tmp_path: Path) -> None:
-    """With two torch threads the chunks of a long call run side by side, one thread each:
-    the same numbers as one chunk after another, in order, and the thread setting restored."""
+    """With two torch threads the chunks of a long call (and the batches of short calls) run
+    side by side, one thread each: the same numbers as one after another, in order, and the
+    thread setting restored."""
     stereo = [c for c in fixture_calls if c.is_stereo and c.sample_rate == SR][:3]
     path = tmp_path / "long.flac"
     sf.write(path, np.concatenate([c.audio() for c in stereo], axis=1).T, SR, subtype="PCM_16")
@@ -123,6 +124,13 @@ def test_chunks_in_parallel_equal_chunks_in_turn(fixture_calls: list[cq.Call],
     finally:
         torch.set_num_threads(before)
     assert two["error"].isna().all(), two["error"][0]
+    pd.testing.assert_frame_equal(one.drop(columns="processed_at"),
+                                  two.drop(columns="processed_at"))
+    # short calls: the batches run side by side, in order, with the same numbers
+    calls = fixture_calls[:7]
+    one = cq.extract(calls, groups=GROUPS, num_threads=1)
+    two = cq.extract(calls, groups=GROUPS, num_threads=2, batch_size=2)
+    assert torch.get_num_threads() == before
     pd.testing.assert_frame_equal(one.drop(columns="processed_at"),
                                   two.drop(columns="processed_at"))
 
@@ -196,24 +204,31 @@ def test_device_validation() -> None:
 
 def test_cpu_threads_set_for_the_core_and_restored(fixture_calls: list[cq.Call],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``num_threads=1`` runs the core on the caller's thread with one torch thread;
+    ``num_threads=None`` takes torch's setting (2 here) as the number of worker threads, each
+    with one torch thread; the process setting is restored either way."""
+    import threading
 
     from callquality.features import extractor as X
 
-    seen: list[int] = []
+    seen: list[tuple[bool, int]] = []
     real = X.TorchExtractor._run_batch
 
     def spy(self: X.TorchExtractor, batch: Any, device: Any) -> Any:
-        seen.append(torch.get_num_threads())
+        worker = threading.current_thread() is not threading.main_thread()
+        seen.append((worker, torch.get_num_threads()))
         return real(self, batch, device)
 
     monkeypatch.setattr(X.TorchExtractor, "_run_batch", spy)
+    monkeypatch.setattr(X.os, "cpu_count", lambda: 2)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         cq.extract(fixture_calls[:1], groups=GROUPS, device="cpu", num_threads=1)
-        assert seen == [1] and torch.get_num_threads() == 2
-        cq.extract(fixture_calls[:1], groups=GROUPS, device="cpu", num_threads=None)
-        assert seen == [1, 2]
+        assert seen == [(False, 1)] and torch.get_num_threads() == 2
+        seen.clear()
+        cq.extract(fixture_calls[:3], groups=GROUPS, device="cpu", num_threads=None)
+        assert seen == [(True, 1)] * 3 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     with pytest.raises(cq.CallQualityError, match="num_threads"):

@@ -25,6 +25,7 @@ A call that fails yields a row whose ``error`` says why; the batch always finish
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import math
 import os
@@ -288,33 +289,53 @@ class TorchExtractor:
                         rows[i]["error"] = err
             pending.clear()
 
-        def done(pairs: list[tuple[int, Call]]) -> None:
-            pending.extend(pairs)
-            bar.update(len(pairs))
-            if len(pending) >= self.model_batch_size or not stage.active:
-                run_models()
-
-        def flush() -> None:
-            if batch:
-                with _cpu_threads(device, self.num_threads):
-                    rows.update(self._run_batch(batch, device))
-                done(list(batch))
-                batch.clear()
-
+        # units of work in order: batches of short calls (same layout) and long calls
+        units: list[tuple[str, list[tuple[int, Call]]]] = []
         for i, call in loaded:
             if call.duration_sec > self.chunk_sec:
-                flush()
-                with _cpu_threads(device, self.num_threads):
-                    rows[i] = self._run_long(call, device)
-                done([(i, call)])
+                if batch:
+                    units.append(("batch", batch))
+                    batch = []
+                units.append(("long", [(i, call)]))
                 continue
             if batch and (batch[0][1].sample_rate != call.sample_rate
                           or batch[0][1].is_stereo != call.is_stereo
                           or len(batch) >= batch_size):
-                flush()
+                units.append(("batch", batch))
+                batch = []
             batch.append((i, call))
-        flush()
-        run_models()
+        if batch:
+            units.append(("batch", batch))
+        # rounds of about model_batch_size calls: the audio core (on its threads), then the
+        # model groups of those calls (on the process's thread setting)
+        rounds: list[list[tuple[str, list[tuple[int, Call]]]]] = [[]]
+        n_round = 0
+        for unit in units:
+            if stage.active and n_round >= self.model_batch_size:
+                rounds.append([])
+                n_round = 0
+            rounds[-1].append(unit)
+            n_round += len(unit[1])
+        for rnd in rounds:
+            with _cpu_threads(device, self.num_threads):
+                workers = _parallel_workers(device)
+                for kind, group in itertools.groupby(rnd, key=lambda u: u[0]):
+                    if kind == "long":   # its chunks run side by side
+                        for _, pairs in group:
+                            i, call = pairs[0]
+                            rows[i] = self._run_long(call, device, workers)
+                            pending.extend(pairs)
+                            bar.update(1)
+                        continue
+                    # batches of short calls run side by side, one thread each
+                    jobs = ((pairs,) for _, pairs in group)
+                    for pairs, out in _map_ordered(
+                            lambda pairs: (pairs, self._run_batch(pairs, device)), jobs,
+                            workers):
+                        rows.update(out)
+                        pending.extend(pairs)
+                        bar.update(len(pairs))
+            run_models()
         bar.close()
         df = pd.DataFrame([rows[i] for i in range(len(items))])
         return _finish_frame(df, groups)
@@ -362,8 +383,9 @@ class TorchExtractor:
                     out.update(self._run_batch([pair], device))
         return out
 
-    def _run_long(self, call: Call, device: torch.device) -> dict[str, Any]:
-        """Chunked analysis of one long call; bounded memory."""
+    def _run_long(self, call: Call, device: torch.device, workers: int = 1
+                  ) -> dict[str, Any]:
+        """Chunked analysis of one long call, ``workers`` chunks at a time; bounded memory."""
         try:
             sr = call.sample_rate
             hop = sr // 100
@@ -395,7 +417,7 @@ class TorchExtractor:
 
             # chunks are independent given their context: with more than one torch thread on
             # CPU they run side by side, one thread each
-            for sl, vq_chunk in _map_ordered(work, jobs(), _chunk_workers(device)):
+            for sl, vq_chunk in _map_ordered(work, jobs(), workers):
                 parts.append(sl)
                 vq_parts.append(vq_chunk)
             tracks_all = _Tracks(*(torch.cat([getattr(p, f) for p in parts], dim=-1)
@@ -491,12 +513,14 @@ def _cpu_threads(device: torch.device, n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _chunk_workers(device: torch.device) -> int:
-    """Chunks of a long call analysed at once: on CPU the torch thread budget
-    (``torch.get_num_threads()``, at most the CPU count), each chunk on one thread; 1 on a GPU.
+def _parallel_workers(device: torch.device) -> int:
+    """Units of work (batches of calls, chunks of a long call) analysed at once: on CPU the
+    torch thread budget (``torch.get_num_threads()``, at most the CPU count), each unit on
+    one thread; 1 on a GPU.
 
-    Whole chunks side by side use the cores better than splitting every (mostly small)
-    tensor operation over threads, and never make OpenMP threads wait on each other.
+    Whole units side by side use the cores better than splitting every (mostly small)
+    tensor operation over threads, and never make OpenMP threads wait on each other. Each
+    unit's numbers are those of a one-thread run, whatever the thread count.
     """
     if device.type != "cpu":
         return 1
