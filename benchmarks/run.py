@@ -13,15 +13,16 @@ What it measures (all on the same audio, after one warm-up call each):
     harmonicity (cc) (each channel),
   - librosa.pyin (each channel; timed on the first ``--pyin-seconds`` and scaled, since it is
     slow);
-* calls per second over the fixture corpus against the batch size;
+* calls per second over the fixture corpus against the batch size, per thread count;
 * peak resident memory of extracting one two-hour call (a separate process; the file is
   built by tiling the fixture audio).
 
 Ratios against the peers are what count: absolute figures depend on the machine. The peers
 run single-threaded; callquality is timed with each torch thread count of ``--threads`` (the
-first is the headline, used for the ratios and the batch sizes; the two-hour call runs with
-each). With more than one thread the chunks of a long call run side by side, one thread
-each; on a 2-core machine shared with other jobs, one thread is the like-for-like comparison.
+first is the headline, used for the ratios; the batch sizes and the two-hour call run with
+each). With more than one thread the chunks of a long call (and the batches of short calls)
+run side by side, one thread each; one thread is the like-for-like comparison with the
+single-threaded peers.
 """
 
 from __future__ import annotations
@@ -115,20 +116,25 @@ def bench_pyin(y: np.ndarray, sr: int, seconds: float) -> float:
     return t * y.shape[1] / n  # scaled to the full length
 
 
-def bench_batches(device: str) -> list[dict[str, float]]:
+def bench_batches(device: str, threads: Sequence[int]) -> list[dict[str, float]]:
+    """Calls per second on the fixture corpus against batch size, per torch thread count."""
+    import torch
+
     import callquality as cq
 
     calls = list(cq.load_calls(FIXTURES, validate=False))
     audio = sum(c.duration_sec for c in calls)
     out = []
-    for bs in (1, 4, 16, 64):
-        t = best_of(lambda bs=bs: cq.extract(calls, groups=("acoustic", "interaction",
-                                                            "extended"),
-                                             device=device, batch_size=bs, progress=False,
-                                             num_threads=None),
-                    repeat=1)
-        out.append({"batch_size": bs, "calls_per_sec": len(calls) / t, "rtf": audio / t,
-                    "n_calls": len(calls)})
+    for n in threads:
+        torch.set_num_threads(n)
+        for bs in (1, 4, 16, 64):
+            t = best_of(lambda bs=bs: cq.extract(calls, groups=("acoustic", "interaction",
+                                                                "extended"),
+                                                 device=device, batch_size=bs, progress=False,
+                                                 num_threads=None),
+                        repeat=1)
+            out.append({"threads": n, "batch_size": bs, "calls_per_sec": len(calls) / t,
+                        "rtf": audio / t, "n_calls": len(calls)})
     return out
 
 
@@ -214,7 +220,7 @@ def main() -> None:
     res["realtime_factor"] = rtf
     res["callquality_by_threads"] = by_threads
     res["speedup_vs"] = {k: rtf["callquality"] / v for k, v in rtf.items() if k != "callquality"}
-    res["batch_size"] = bench_batches(args.device)
+    res["batch_size"] = bench_batches(args.device, threads)
     if not args.skip_memory:
         res["two_hour_call"] = bench_memory(2.0, args.device, threads)
     machine["load_average_end"] = os.getloadavg()

@@ -313,7 +313,7 @@ def main() -> None:
             print(f"PRODUCTION is now {now.version}; its predictions on the calls it did not "
                   "train on:")
             print(now.metrics()[["window_start", "count", "n_actual", "accuracy", "f1"]]
-                  .to_string(index=False))
+                  .to_string(index=False, float_format="{:.3f}".format))
         from callquality.monitoring.plots import plot_drift, plot_metrics
 
         png = [plot_metrics(metrics, report_dir / "metrics.png",
