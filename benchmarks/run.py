@@ -220,6 +220,9 @@ def main() -> None:
     res["realtime_factor"] = rtf
     res["callquality_by_threads"] = by_threads
     res["speedup_vs"] = {k: rtf["callquality"] / v for k, v in rtf.items() if k != "callquality"}
+    res["speedup_vs_by_threads"] = {
+        t: {k: r / v for k, v in rtf.items() if k != "callquality"}
+        for t, r in by_threads.items()}
     res["batch_size"] = bench_batches(args.device, threads)
     if not args.skip_memory:
         res["two_hour_call"] = bench_memory(2.0, args.device, threads)

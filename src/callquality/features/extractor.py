@@ -220,11 +220,15 @@ class TorchExtractor:
         cache_dir: folder for downloaded model weights.
         model_batch_size: calls whose transcripts and emotion windows go through the models
             together.
-        num_threads: torch intra-op threads of the audio core on CPU (restored afterwards;
-            the model groups keep the process setting). Default 1: on a 2-core machine one
-            thread measured faster than two (benchmarks/run.py: 1079x against 804x real time),
-            since the core's tensors are small; run several processes (or Ray) to use more
-            cores. ``None`` leaves torch's setting alone. Ignored on CUDA.
+        num_threads: CPU threads of the audio core. It runs that many units of work (batches
+            of short calls, chunks of a long call) side by side, each on one torch thread,
+            rather than splitting every small tensor operation over threads: on 2 cores,
+            a 10-minute call ran at 1230x real time with 2 against 791x with 1
+            (benchmarks/run.py). The numbers do not depend on it. ``None`` (default): torch's
+            setting (``torch.get_num_threads()``, normally the physical cores; set
+            ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` when several processes share the
+            machine), at most the CPU count. The model groups keep the process setting; the
+            setting is restored afterwards. Ignored on CUDA.
     """
 
     def __init__(self, groups: Sequence[str] | None = None, *, device: str = "auto",
@@ -232,7 +236,7 @@ class TorchExtractor:
                  progress: bool | None = None, profile: str = "offline",
                  models: Mapping[str, str] | None = None,
                  cache_dir: str | Path | None = None, model_batch_size: int = 16,
-                 num_threads: int | None = 1) -> None:
+                 num_threads: int | None = None) -> None:
         self.groups = groups
         self.device = device
         self.batch_size = batch_size
@@ -648,7 +652,7 @@ def extract(
     batch_size: int | None = None,
     chunk_sec: float = 300.0,
     progress: bool | None = None,
-    num_threads: int | None = 1,
+    num_threads: int | None = None,
 ) -> pd.DataFrame:
     """Extract features: one row per call.
 
@@ -668,8 +672,9 @@ def extract(
         batch_size: calls analysed together by the audio core (default: 1 on CPU, 16 on CUDA).
         chunk_sec: calls longer than this are analysed in chunks (bounded memory).
         progress: progress bar (default: for more than 20 calls).
-        num_threads: torch threads of the audio core on CPU (default 1, measured fastest;
-            ``None``: torch's setting); see :class:`TorchExtractor`.
+        num_threads: CPU threads of the audio core, one unit of work (batch of calls, chunk
+            of a long call) each (default: torch's setting, at most the CPU count); see
+            :class:`TorchExtractor`.
 
     Returns:
         DataFrame with ``call_id``, ``agent_id``, ``processed_at``, the features of the chosen
