@@ -173,9 +173,12 @@ def test_turns_talk_time_and_rates_are_consistent(calls: list[cq.Call]) -> None:
                            and u["end"] <= t["end"] for t in turns), (c.call_id, u)
         words = {k: [w for s in c.transcript.segments if s.speaker == k  # type: ignore[union-attr]
                      for w in s.words] for k in ("agent", "customer")}
-        talk = gt["talk_time_sec"]
+        talk, silent = gt["talk_time_sec"], gt["word_silence_sec"]
         for k, ws in words.items():
-            assert abs(talk[k] - sum(w.end - w.start for w in ws)) < EPS * len(ws) + EPS
+            # talk time = word spans minus the digital silences inside the words
+            spans = sum(w.end - w.start for w in ws)
+            assert abs(talk[k] + silent[k] - spans) < EPS * len(ws) + EPS
+            assert 0 <= silent[k] < 0.25 * spans, (c.call_id, k)
             assert 0 < talk[k] < dur
             assert gt["n_words"][k] == len(ws)
             assert talk[k] <= gt["utterance_time_sec"][k] + EPS

@@ -54,7 +54,12 @@ long silence
     call end (leading and trailing silence included).
 talk time, overtalk, silence
     From the activity as given (not bridged): talk time = active frames x ``hop_sec``;
-    overtalk = frames both active; silence = frames neither active.
+    overtalk = frames both active; silence = frames neither active. Talk time is therefore
+    voice-active time: in stereo activity (:func:`activity_from_tracks`) a frame at the
+    channel's noise floor is never speech, so pauses, gaps between words and silences inside
+    a word (a stop closure) are not talk even where the VAD bridges them; mono activity
+    (:func:`diarize`) keeps the VAD's bridging of silences shorter than its
+    ``min_silence_sec`` (50 ms by default).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ from .vad import (
     _band_power,
     _floor_and_seed_flatness,
     _level_db,
+    _masked_quantile,
     _valid_frames,
     fill_short_runs,
     voice_activity,
@@ -119,26 +125,57 @@ BACKCHANNEL_TOKENS = frozenset({
 # --------------------------------------------------------------------------- stereo activity
 
 
-def _max_over(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Running maximum of ``x (N, T)`` over ``t-k .. t+k``."""
-    if k <= 0 or x.shape[-1] == 0:
+def _shift(x: torch.Tensor, k: int, fill: float) -> torch.Tensor:
+    """``y[..., t] = x[..., t - k]`` (a delay by ``k`` frames), ``fill`` where undefined."""
+    if k == 0:
         return x
-    return torch.nn.functional.max_pool1d(x[:, None], 2 * k + 1, stride=1, padding=k)[:, 0]
+    out = torch.full_like(x, fill)
+    if abs(k) >= x.shape[-1]:
+        return out
+    if k > 0:
+        out[..., k:] = x[..., :-k]
+    else:
+        out[..., :k] = x[..., -k:]
+    return out
+
+
+def _delay_order(max_delay: int) -> list[int]:
+    """Candidate delays ``0, 1, -1, 2, -2, ...``: ties go to the smallest delay."""
+    return [0] + [s * k for k in range(1, max(max_delay, 0) + 1) for s in (1, -1)]
+
+
+def _coupling_and_delay(lv: torch.Tensor, va: torch.Tensor,
+                        max_delay: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coupling ``(N, 2)`` in dB and echo delay ``(N, 2)`` in frames of each direction
+    (steps 1-2 of :func:`activity_from_tracks`): column ``b`` is how loud, and how late,
+    channel ``a``'s speaker comes out in channel ``b``. NaN coupling and delay 0 when ``a``
+    never speaks."""
+    n = lv.shape[0]
+    g = lv.new_full((n, 2), math.nan)
+    delay = torch.zeros((n, 2), dtype=torch.long, device=lv.device)
+    lags = _delay_order(max_delay)
+    for b in (0, 1):
+        a = 1 - b
+        nan = torch.full_like(lv[:, a], math.nan)
+        med_a = torch.nanmedian(torch.where(va[:, a], lv[:, a], nan), dim=-1).values  # NaN if never
+        clear = va[:, a] & (lv[:, a] >= med_a[:, None]) & (lv[:, a] >= lv[:, b])
+        meds, spreads = [], []
+        for k in lags:
+            # L_b(s + k) - L_a(s) over a's clear frames s: the leak of frame s arrives k later
+            same = torch.where(clear, _shift(lv[:, b], -k, math.nan) - lv[:, a], nan)
+            m = torch.nanmedian(same, dim=-1).values
+            meds.append(m)
+            spreads.append(torch.nanmedian((same - m[:, None]).abs(), dim=-1).values)
+        med, spread = torch.stack(meds, -1), torch.stack(spreads, -1)       # (N, n_lags)
+        best = torch.nan_to_num(spread, nan=math.inf).argmin(-1)            # first = smallest
+        g[:, b] = med.gather(-1, best[:, None])[:, 0]
+        delay[:, b] = torch.as_tensor(lags, device=lv.device)[best]
+    return g, delay
 
 
 def _coupling(lv: torch.Tensor, va: torch.Tensor) -> torch.Tensor:
-    """Coupling ``(N, 2)`` in dB: column ``b`` is how loud channel ``a``'s speaker comes out in
-    channel ``b`` (step 1 of :func:`activity_from_tracks`); NaN when ``a`` never speaks."""
-    out = lv.new_full((lv.shape[0], 2), math.nan)
-    for b in (0, 1):
-        a = 1 - b
-        la_act = torch.where(va[:, a], lv[:, a], torch.full_like(lv[:, a], math.nan))
-        med_a = torch.nanmedian(la_act, dim=-1).values                      # NaN if never
-        clear = va[:, a] & (lv[:, a] >= med_a[:, None]) & (lv[:, a] >= lv[:, b])
-        same = lv[:, b] - lv[:, a]
-        out[:, b] = torch.nanmedian(torch.where(clear, same, torch.full_like(same, math.nan)),
-                                    dim=-1).values
-    return out
+    """Coupling ``(N, 2)`` in dB at zero delay (see :func:`_coupling_and_delay`)."""
+    return _coupling_and_delay(lv, va, 0)[0]
 
 
 def crosstalk_coupling(level_db: torch.Tensor, vad: torch.Tensor) -> torch.Tensor:
@@ -148,7 +185,8 @@ def crosstalk_coupling(level_db: torch.Tensor, vad: torch.Tensor) -> torch.Tenso
     relative to that speaker's own channel: about -25 dB for typical bleed, -inf-like values
     for clean separation, near 0 dB for both entries when the two channels carry the same
     signal (a mono call stored as stereo: diarize it instead). NaN when the other channel is
-    never voice-active. See :func:`activity_from_tracks` for the estimator.
+    never voice-active. See :func:`activity_from_tracks` for the estimator (here at zero
+    delay).
     """
     if level_db.shape != vad.shape or level_db.ndim < 2 or level_db.shape[-2] != 2:
         raise ConfigurationError(f"crosstalk_coupling: need level_db and vad of the same shape "
@@ -161,6 +199,12 @@ def crosstalk_coupling(level_db: torch.Tensor, vad: torch.Tensor) -> torch.Tenso
     return g.reshape(*lead, 2)
 
 
+#: Frames of slack around the estimated echo delay: the delay is rounded to whole frames and
+#: a 10 ms frame's level is shared with its neighbours, so the leak of frame ``s`` can show up
+#: one frame early or late.
+DELAY_SLACK_FRAMES = 1
+
+
 def activity_from_tracks(
     level_db: torch.Tensor,
     vad: torch.Tensor,
@@ -170,34 +214,59 @@ def activity_from_tracks(
     hop_sec: float = 0.01,
     min_speech_sec: float = 0.03,
     min_silence_sec: float = 0.0,
+    floor_db: torch.Tensor | None = None,
+    noise_percentile: float = 10.0,
 ) -> torch.Tensor:
     """Speaker activity of a two-channel call with crosstalk rejection: ``(..., 2, T)`` bool.
 
-    Each channel carries its own speaker plus the other speaker's voice leaking in
-    (crosstalk, echo) at some coupling gain. The rule, for channel ``b`` against ``a``:
+    Each channel carries its own speaker, the other speaker's voice leaking in (crosstalk,
+    echo) at some coupling gain and delay, and noise. Frame ``t`` of channel ``b`` is ``b``'s
+    own speech when it is voice-active and clearly louder than the leak and the noise
+    together could make it. For channel ``b`` against ``a``:
 
-    1. the coupling ``g_ab`` (dB) is the median of ``L_b(t) - L_a(t)`` over the
-       frames where ``a`` is *clearly* active (voice-active, at or above the median of ``a``'s
-       voice-active levels, and at least as loud as ``b``): in those frames ``b`` mostly
-       carries only ``a``'s leak (:func:`crosstalk_coupling` returns the estimates);
-    2. frame ``t`` is ``b``'s own speech when ``vad[b, t]`` and
-       ``L_b(t) >= max_{|s-t|<=d} L_a(s) + min(g_ab, 0) + margin_db``, i.e. ``b`` is louder than
-       ``a``'s leak alone could make it by ``margin_db`` (``d = delay_frames`` tolerates an echo
-       delay). When ``a`` is not voice-active within ``d`` frames the condition is just the
-       VAD. When both speak at their own levels (real overlap) both pass, so interruptions and
-       overtalk remain visible. Two channels carrying the same signal (coupling near 0 dB
-       both ways: a mono call in a stereo file) give no activity where both are voice-active;
-       such a recording has to be diarized as mono;
-    3. speech runs shorter than ``min_speech_sec`` are dropped (fragments of leak), silences
+    1. *Coupling and delay.* Over the frames ``s`` where ``a`` is *clearly* active
+       (voice-active, at or above the median of ``a``'s voice-active levels, and at least as
+       loud as ``b``) channel ``b`` mostly carries only ``a``'s leak, so
+       ``L_b(s + k) - L_a(s)`` is nearly constant at the true delay ``k``. The delay ``k_ab``
+       is the ``k`` in ``-delay_frames .. delay_frames`` for which that difference has the
+       smallest median absolute deviation (ties: the smallest ``|k|``), the coupling ``g_ab``
+       its median at that delay (:func:`crosstalk_coupling` returns the zero-delay estimate).
+    2. *Expected level without own speech*: the leak
+       ``leak(t) = max_{|j - k_ab| <= 1} L_a(t - j) + min(g_ab, 0)`` (one frame of slack
+       around the delay, :data:`DELAY_SLACK_FRAMES`) plus ``b``'s noise floor ``N_b``, added
+       as powers: ``E_b(t) = 10 log10(10^(leak(t)/10) + 10^(N_b/10))``.
+    3. *Own speech*: ``vad[b, t]`` and ``L_b(t) >= E_b(t) + margin_db``. The noise term
+       makes the rule reject frames at ``b``'s noise floor that the VAD carried across a
+       pause of ``a``'s leak (its gap bridging and hysteresis) whatever the delay tolerance,
+       and, with the leak term, frames near ``a``'s speech that the leak explains. When
+       both speak at their own levels (real overlap) both pass, so interruptions and overtalk
+       remain visible. Two channels carrying the same signal (coupling near 0 dB both ways:
+       a mono call in a stereo file) give no activity where both are voice-active; such a
+       recording has to be diarized as mono;
+    4. speech runs shorter than ``min_speech_sec`` are dropped (fragments of leak), silences
        shorter than ``min_silence_sec`` are bridged.
+
+    Constants (none fitted to data): ``margin_db`` = 6 dB asks the own voice to carry at
+    least three times the power expected without it (own + expected >= 4 x expected =
+    +6 dB). The level of a 10 ms frame of band-limited noise scatters about 1 dB around its
+    mean power; ``N_b``, the ``noise_percentile`` (10th) percentile of ``b``'s levels (the
+    VAD's floor estimate), lies 1.5 dB under that mean, so ``N_b + 6`` dB is 4.5 dB above the
+    mean noise level, beyond its 99.9th percentile (+3 dB): noise frames do not pass, and
+    the same holds for leak frames, whose level follows ``a``'s within the coupling's
+    spread. One frame of slack around the delay (:data:`DELAY_SLACK_FRAMES`) covers the
+    rounding of the delay to whole frames; more would mask ``b``'s onsets right after ``a``
+    stops. ``delay_frames`` = 3 (30 ms) bounds the search, not the slack, so a wider search
+    costs no precision.
 
     Args:
         level_db: ``(..., 2, T)`` frame level of each channel, dB (any consistent level:
             speech-band level or RMS level).
         vad: ``(..., 2, T)`` voice activity of each channel.
-        margin_db: how far above the expected leak a frame must be, dB.
-        delay_frames: echo delay tolerance, frames.
+        margin_db: how far above the expected leak plus noise a frame must be, dB.
+        delay_frames: largest echo delay searched, frames (either sign).
         hop_sec: frame step, seconds.
+        floor_db: ``(..., 2)`` noise floor of each channel in the units of ``level_db``
+            (e.g. the VAD's); default the ``noise_percentile`` percentile of its levels.
     """
     if level_db.shape != vad.shape or level_db.ndim < 2 or level_db.shape[-2] != 2:
         raise ConfigurationError(f"activity_from_tracks: need level_db and vad of the same shape "
@@ -208,18 +277,38 @@ def activity_from_tracks(
     va = vad.reshape(-1, 2, t).to(torch.bool)
     if t == 0:
         return va.reshape(*lead, 2, t)
-    g_all = _coupling(lv, va)                                                # (N, 2)
+    n = lv.shape[0]
+    if floor_db is None:
+        floor = _masked_quantile(lv.reshape(-1, t), torch.ones((2 * n, t), dtype=torch.bool,
+                                                               device=lv.device),
+                                 noise_percentile / 100.0).reshape(n, 2)
+    else:
+        floor = torch.as_tensor(floor_db, dtype=torch.float32, device=lv.device).reshape(n, 2)
+    floor = torch.nan_to_num(floor, nan=-math.inf)
+    d = max(int(delay_frames), 0)
+    g_all, delay = _coupling_and_delay(lv, va, d)                        # (N, 2) each
+    slack = DELAY_SLACK_FRAMES
+    shifts = list(range(-d - slack, d + slack + 1))
     out = torch.empty_like(va)
     for b in (0, 1):
         a = 1 - b
-        diff = lv[:, b] - _max_over(lv[:, a], delay_frames)                 # (N, T)
-        g = torch.nan_to_num(g_all[:, b], nan=-1e30).clamp_max(0.0)
-        a_near = _max_over(va[:, a].to(torch.float32), delay_frames).bool()
-        out[:, b] = va[:, b] & ((diff >= g[:, None] + margin_db) | ~a_near)
+        # the leak: a's level delayed by k_ab +- slack, the loudest of those frames
+        near = (torch.as_tensor(shifts, device=lv.device)[:, None]
+                - delay[:, b][None]).abs() <= slack                          # (J, N)
+        shifted = torch.stack([_shift(lv[:, a], j, -math.inf) for j in shifts])  # (J, N, T)
+        la = torch.where(near[..., None], shifted, torch.full_like(shifted, -math.inf))
+        g = torch.nan_to_num(g_all[:, b], nan=-math.inf).clamp_max(0.0)
+        leak = la.max(0).values + g[:, None]
+        expected = torch.logaddexp(leak * _DB_TO_LN, floor[:, b, None] * _DB_TO_LN) / _DB_TO_LN
+        out[:, b] = va[:, b] & (lv[:, b] >= expected + margin_db)
     hop = max(hop_sec, 1e-9)
     out = fill_short_runs(out, False, int(round(min_silence_sec / hop)), interior_only=True)
     out = fill_short_runs(out, True, int(round(min_speech_sec / hop)))
     return out.reshape(*lead, 2, t)
+
+
+#: dB to natural log of power: ``10 log10(p) * _DB_TO_LN = ln(p)``.
+_DB_TO_LN = math.log(10.0) / 10.0
 
 
 def speaker_activity(
@@ -245,7 +334,8 @@ def speaker_activity(
         hop_length: grid step, samples (default ``sr // 100``).
         lengths: true lengths of zero-padded calls, shape a prefix of ``y.shape[:-2]``.
         method: VAD method, ``"energy"`` or ``"silero"``.
-        margin_db, delay_frames: crosstalk rule, see :func:`activity_from_tracks`.
+        margin_db, delay_frames: crosstalk rule, see :func:`activity_from_tracks` (the noise
+            floor is the VAD's, over the valid frames).
         **vad_kwargs: passed to the VAD (e.g. ``onset_db``, ``min_speech_sec``).
     """
     yt = F.as_tensor(y)
@@ -264,17 +354,21 @@ def speaker_activity(
     level = _level_db(power, scale)
     valid = _valid_frames(yt.shape[:-1], t, hop, lengths, vad_kwargs.pop("mask", None),
                           yt.device)
+    pct = vad_kwargs.get("noise_percentile", 10.0)
     if method == "energy":
         floor, flat = _floor_and_seed_flatness(
-            level, power, scale, valid, vad_kwargs.get("noise_percentile", 10.0),
-            vad_kwargs.get("onset_db", 8.0), vad_kwargs.get("abs_threshold_db", -80.0))
+            level, power, scale, valid, pct, vad_kwargs.get("onset_db", 8.0),
+            vad_kwargs.get("abs_threshold_db", -80.0))
         vad = voice_activity_from_features(level, flat, hop_sec=hop / sr, valid=valid,
                                            floor_db=floor, **vad_kwargs)
     else:
         vad = voice_activity(yt, sr, hop_length=hop, lengths=lengths, method=method,
                              **vad_kwargs) & valid
+        floor = _masked_quantile(level.reshape(-1, t), valid.reshape(-1, t),
+                                 pct / 100.0).reshape(level.shape[:-1])
+    # the noise floor over the valid frames only (zero padding would drag a percentile down)
     return activity_from_tracks(level, vad, margin_db=margin_db, delay_frames=delay_frames,
-                                hop_sec=hop / sr)
+                                hop_sec=hop / sr, floor_db=floor)
 
 
 # --------------------------------------------------------------------------- interaction
