@@ -193,8 +193,6 @@ def test_dc_offset_changes_nothing() -> None:
 # --------------------------------------------------------------------------- Praat oracle
 
 
-
-
 @pytest.mark.oracle
 def test_mean_f0_matches_praat_on_speech(speech: list[tuple[str, int, np.ndarray]]) -> None:
     parselmouth = pytest.importorskip("parselmouth")

@@ -260,8 +260,6 @@ def test_dc_offset_gives_the_same_measures() -> None:
 # --------------------------------------------------------------------------- Praat oracle on speech
 
 
-
-
 @pytest.mark.oracle
 def test_voice_quality_matches_praat_on_speech(speech: list[tuple[str, int, np.ndarray]]) -> None:
     parselmouth = pytest.importorskip("parselmouth")
