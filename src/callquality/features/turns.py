@@ -153,29 +153,26 @@ def _coupling_and_delay(lv: torch.Tensor, va: torch.Tensor,
     n = lv.shape[0]
     g = lv.new_full((n, 2), math.nan)
     delay = torch.zeros((n, 2), dtype=torch.long, device=lv.device)
-    lags = _delay_order(max_delay)
+    d = max(max_delay, 0)
+    lags = torch.as_tensor(_delay_order(d), device=lv.device)
     for b in (0, 1):
         a = 1 - b
         nan = torch.full_like(lv[:, a], math.nan)
         med_a = torch.nanmedian(torch.where(va[:, a], lv[:, a], nan), dim=-1).values  # NaN if never
         clear = va[:, a] & (lv[:, a] >= med_a[:, None]) & (lv[:, a] >= lv[:, b])
-        meds, spreads = [], []
-        for k in lags:
-            # L_b(s + k) - L_a(s) over a's clear frames s: the leak of frame s arrives k later
-            same = torch.where(clear, _shift(lv[:, b], -k, math.nan) - lv[:, a], nan)
-            m = torch.nanmedian(same, dim=-1).values
-            meds.append(m)
-            spreads.append(torch.nanmedian((same - m[:, None]).abs(), dim=-1).values)
-        med, spread = torch.stack(meds, -1), torch.stack(spreads, -1)       # (N, n_lags)
-        best = torch.nan_to_num(spread, nan=math.inf).argmin(-1)            # first = smallest
-        g[:, b] = med.gather(-1, best[:, None])[:, 0]
-        delay[:, b] = torch.as_tensor(lags, device=lv.device)[best]
+        lb = torch.nn.functional.pad(lv[:, b], (d, d), value=math.nan)      # off the call: NaN
+        for r in range(n):
+            s = torch.nonzero(clear[r])[:, 0]
+            if s.numel() == 0:
+                continue
+            # L_b(s + k) - L_a(s) over a's clear frames s, every lag k at once: (lags, frames)
+            same = lb[r, (s + d)[None] + lags[:, None]] - lv[r, a, s][None]
+            med = torch.nanmedian(same, dim=-1).values
+            spread = torch.nanmedian((same - med[:, None]).abs(), dim=-1).values
+            best = torch.nan_to_num(spread, nan=math.inf).argmin()          # first = smallest
+            g[r, b] = med[best]
+            delay[r, b] = lags[best]
     return g, delay
-
-
-def _coupling(lv: torch.Tensor, va: torch.Tensor) -> torch.Tensor:
-    """Coupling ``(N, 2)`` in dB at zero delay (see :func:`_coupling_and_delay`)."""
-    return _coupling_and_delay(lv, va, 0)[0]
 
 
 def crosstalk_coupling(level_db: torch.Tensor, vad: torch.Tensor) -> torch.Tensor:
@@ -195,7 +192,7 @@ def crosstalk_coupling(level_db: torch.Tensor, vad: torch.Tensor) -> torch.Tenso
     lead, t = level_db.shape[:-2], level_db.shape[-1]
     if t == 0:
         return level_db.new_full((*lead, 2), math.nan)
-    g = _coupling(level_db.reshape(-1, 2, t).float(), vad.reshape(-1, 2, t).bool())
+    g, _ = _coupling_and_delay(level_db.reshape(-1, 2, t).float(), vad.reshape(-1, 2, t).bool())
     return g.reshape(*lead, 2)
 
 
@@ -203,6 +200,9 @@ def crosstalk_coupling(level_db: torch.Tensor, vad: torch.Tensor) -> torch.Tenso
 #: a 10 ms frame's level is shared with its neighbours, so the leak of frame ``s`` can show up
 #: one frame early or late.
 DELAY_SLACK_FRAMES = 1
+
+#: dB to natural log of power: ``10 log10(p) * _DB_TO_LN = ln(p)``.
+_DB_TO_LN = math.log(10.0) / 10.0
 
 
 def activity_from_tracks(
@@ -288,27 +288,21 @@ def activity_from_tracks(
     d = max(int(delay_frames), 0)
     g_all, delay = _coupling_and_delay(lv, va, d)                        # (N, 2) each
     slack = DELAY_SLACK_FRAMES
-    shifts = list(range(-d - slack, d + slack + 1))
     out = torch.empty_like(va)
     for b in (0, 1):
         a = 1 - b
         # the leak: a's level delayed by k_ab +- slack, the loudest of those frames
-        near = (torch.as_tensor(shifts, device=lv.device)[:, None]
-                - delay[:, b][None]).abs() <= slack                          # (J, N)
-        shifted = torch.stack([_shift(lv[:, a], j, -math.inf) for j in shifts])  # (J, N, T)
-        la = torch.where(near[..., None], shifted, torch.full_like(shifted, -math.inf))
+        la = torch.stack([
+            torch.stack([_shift(lv[r, a], k + j, -math.inf) for j in range(-slack, slack + 1)])
+            .amax(0) for r, k in enumerate(delay[:, b].tolist())])             # (N, T)
         g = torch.nan_to_num(g_all[:, b], nan=-math.inf).clamp_max(0.0)
-        leak = la.max(0).values + g[:, None]
+        leak = la + g[:, None]
         expected = torch.logaddexp(leak * _DB_TO_LN, floor[:, b, None] * _DB_TO_LN) / _DB_TO_LN
         out[:, b] = va[:, b] & (lv[:, b] >= expected + margin_db)
     hop = max(hop_sec, 1e-9)
     out = fill_short_runs(out, False, int(round(min_silence_sec / hop)), interior_only=True)
     out = fill_short_runs(out, True, int(round(min_speech_sec / hop)))
     return out.reshape(*lead, 2, t)
-
-
-#: dB to natural log of power: ``10 log10(p) * _DB_TO_LN = ln(p)``.
-_DB_TO_LN = math.log(10.0) / 10.0
 
 
 def speaker_activity(
