@@ -278,7 +278,6 @@ class TorchExtractor:
         loaded.sort(key=lambda ic: (ic[1].sample_rate, ic[1].is_stereo, -ic[1].duration_sec))
         show = self.progress if self.progress is not None else len(items) > 20
         bar = tqdm(total=len(loaded), desc="extract", unit="call", disable=not show)
-        batch: list[tuple[int, Call]] = []
         pending: list[tuple[int, Call]] = []   # audio done, waiting for the model groups
 
         def run_models() -> None:
@@ -293,49 +292,43 @@ class TorchExtractor:
                         rows[i]["error"] = err
             pending.clear()
 
-        # units of work in order: batches of short calls (same layout) and long calls
-        units: list[tuple[str, list[tuple[int, Call]]]] = []
+        # units of work in order: batches of short calls (same layout) and long calls alone
+        def is_long(call: Call) -> bool:
+            return call.duration_sec > self.chunk_sec
+
+        units: list[list[tuple[int, Call]]] = []
         for i, call in loaded:
-            if call.duration_sec > self.chunk_sec:
-                if batch:
-                    units.append(("batch", batch))
-                    batch = []
-                units.append(("long", [(i, call)]))
-                continue
-            if batch and (batch[0][1].sample_rate != call.sample_rate
-                          or batch[0][1].is_stereo != call.is_stereo
-                          or len(batch) >= batch_size):
-                units.append(("batch", batch))
-                batch = []
-            batch.append((i, call))
-        if batch:
-            units.append(("batch", batch))
+            last = units[-1] if units else None
+            if last is None or is_long(call) or is_long(last[0][1]) \
+                    or last[0][1].sample_rate != call.sample_rate \
+                    or last[0][1].is_stereo != call.is_stereo or len(last) >= batch_size:
+                units.append([(i, call)])
+            else:
+                last.append((i, call))
         # rounds of about model_batch_size calls: the audio core (on its threads), then the
         # model groups of those calls (on the process's thread setting)
-        rounds: list[list[tuple[str, list[tuple[int, Call]]]]] = [[]]
+        rounds: list[list[list[tuple[int, Call]]]] = [[]]
         n_round = 0
         for unit in units:
             if stage.active and n_round >= self.model_batch_size:
                 rounds.append([])
                 n_round = 0
             rounds[-1].append(unit)
-            n_round += len(unit[1])
+            n_round += len(unit)
         for rnd in rounds:
             with _cpu_threads(device, self.num_threads):
                 workers = _parallel_workers(device)
-                for kind, group in itertools.groupby(rnd, key=lambda u: u[0]):
-                    if kind == "long":   # its chunks run side by side
-                        for _, pairs in group:
-                            i, call = pairs[0]
+                for long, group in itertools.groupby(rnd, key=lambda u: is_long(u[0][1])):
+                    if long:   # one at a time, its chunks side by side
+                        for [(i, call)] in group:
                             rows[i] = self._run_long(call, device, workers)
-                            pending.extend(pairs)
+                            pending.append((i, call))
                             bar.update(1)
                         continue
-                    # batches of short calls run side by side, one thread each
-                    jobs = ((pairs,) for _, pairs in group)
+                    # batches of short calls side by side, one thread each
                     for pairs, out in _map_ordered(
-                            lambda pairs: (pairs, self._run_batch(pairs, device)), jobs,
-                            workers):
+                            lambda pairs: (pairs, self._run_batch(pairs, device)),
+                            ((pairs,) for pairs in group), workers):
                         rows.update(out)
                         pending.extend(pairs)
                         bar.update(len(pairs))
@@ -535,8 +528,9 @@ def _map_ordered(fn: Callable[..., Any], jobs: Iterable[tuple[Any, ...]], worker
                  ) -> Iterator[Any]:
     """``fn(*job)`` for every job, results in order. With ``workers > 1`` up to ``workers``
     jobs run at once in threads whose torch operations are single-threaded (torch releases the
-    GIL inside them), and no more are prepared than run, so memory stays bounded. The torch
-    thread setting is restored when done."""
+    GIL inside them), and no more are prepared than run, so memory stays bounded. Each worker
+    sets its own thread count (OpenMP keeps it per thread); the caller's setting is restored
+    when done."""
     if workers <= 1:
         for job in jobs:
             yield fn(*job)
