@@ -171,6 +171,21 @@ def test_accumulate_trains_on_earlier_periods_too(backend: Any) -> None:
     assert r3.results["train"]["earlier_periods"] == []
 
 
+def test_accumulate_reads_only_the_newest_periods_that_fill_the_cap(backend: Any) -> None:
+    trainer = StubTrainer(FakeModel({"x1": 3.0, "x2": 3.0}))
+    calm = RetrainingPolicy(min_labeled=20, drift_threshold=10.0)
+    for k, period in enumerate(("2025-02-23", "2025-02-24")):
+        f, o = _concept(60, "B", 30 + k, f"c{k}-")
+        _run(backend, period, f, o, trainer=trainer, policy=calm)
+    f, o = _concept(100, "A", 32, "c2-")
+    capped = RetrainingPolicy(min_labeled=20, accumulate=True, max_training_rows=50)
+    r = _run(backend, "2025-02-25", f, o, trainer=trainer, policy=capped)
+    assert r.results["train"]["earlier_periods"] == ["2025-02-24"]
+    assert len(trainer.seen[-1]) == 50
+    with pytest.raises(ConfigurationError, match="promote_min_f1"):
+        RetrainingPolicy(promote_min_f1=1.5)
+
+
 def test_stable_period_keeps_the_champion(backend: Any) -> None:
     feats, out = _concept(120, "B", 1, "p1-")
     trainer = StubTrainer(FakeModel({"x1": 1.0}))
@@ -350,6 +365,11 @@ def test_cli_run_period_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
     doc = json.loads(capsys.readouterr().out)
     assert doc["champion_after"] == "V1" and set(doc["steps"].values()) == {
         "skipped (done before)"}
+    # the policy options reach the loop
+    other = [a if a != "2025-04-01" else "2025-04-03" for a in args[:-1]]
+    assert cli_main([*other, "--json", "--accumulate", "--selection-metric", "roc_auc"]) == 0
+    policy = json.loads(capsys.readouterr().out)["results"]["evaluate"]["policy"]
+    assert policy["accumulate"] is True and policy["selection_metric"] == "roc_auc"
     assert cli_main(["run-period", "--store", str(store), "--period", "x"]) == 2
     assert cli_main([*args[:-1], "--alert", "bad"]) == 2
     with cq.connect("local", path=store) as b:

@@ -103,7 +103,9 @@ def _cmd_run_period(args: argparse.Namespace) -> int:
         policy = RetrainingPolicy(f1_threshold=args.f1_threshold,
                                   drift_threshold=args.drift_threshold,
                                   drift_method=args.drift_method, min_labeled=args.min_labeled,
-                                  min_improvement=args.min_improvement, seed=args.seed)
+                                  min_improvement=args.min_improvement,
+                                  selection_metric=args.selection_metric,
+                                  accumulate=args.accumulate, seed=args.seed)
         features = _read_table(args.features) if args.features else None
         outcomes = _read_table(args.outcomes) if args.outcomes else None
         if args.calls is None and (features is None or outcomes is None):
@@ -195,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drift-method", default="psi")
     p.add_argument("--min-labeled", type=int, default=20)
     p.add_argument("--min-improvement", type=float, default=0.0)
+    p.add_argument("--selection-metric", default="f1",
+                   help="how champion, challenger and base are compared (f1, roc_auc, ...)")
+    p.add_argument("--accumulate", action="store_true",
+                   help="the challenger also learns from the calls of earlier periods")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--as-of", default=None, help="record predictions at this UTC time")
     p.add_argument("--alert", action="append", default=[],

@@ -140,6 +140,9 @@ class RetrainingPolicy:
         if self.min_labeled < 0 or self.min_improvement < 0:
             raise ConfigurationError("RetrainingPolicy: min_labeled and min_improvement must "
                                      "be >= 0")
+        if self.promote_min_f1 is not None and not 0.0 <= self.promote_min_f1 <= 1.0:
+            raise ConfigurationError(f"RetrainingPolicy: promote_min_f1={self.promote_min_f1} "
+                                     "must be in [0, 1]")
 
     def as_dict(self) -> dict[str, Any]:
         """The policy as a JSON-ready dict."""
@@ -304,11 +307,13 @@ class PeriodReport:
             by_role = {c["role"]: c for c in pr["candidates"]}
             champ = by_role.get("champion", {}).get("metrics", {}).get(metric)
             floor = pr.get("min_f1")
-            rule = "" if floor is None else f", F1 >= {floor:.3g}"
-            why = (f"{pr.get('winner_role')} has the best {metric} on {pr.get('n_eval')} "
-                   f"held-out recent calls{rule}" if pr.get("promoted") else
-                   f"no candidate{rule.replace(',', ' with')} beats the champion's {metric} "
-                   f"{_fmt_num(champ)} on {pr.get('n_eval')} held-out recent calls")
+            n_eval = f"{pr.get('n_eval')} held-out recent calls"
+            if pr.get("promoted"):
+                why = f"{pr.get('winner_role')} has the best {metric} on {n_eval}"
+            else:
+                why = f"no candidate beats the champion's {metric} {_fmt_num(champ)} on {n_eval}"
+            if floor is not None:
+                why += f" (eligible: F1 >= {floor:.3g})"
             lines.append(f"  PRODUCTION -> {pr.get('champion_after')} "
                          f"({'promoted' if pr.get('promoted') else 'unchanged'}: {why})")
         elif pr:
@@ -494,9 +499,12 @@ class _Context:
         self._tables.update(tables)
 
     def labeled(self) -> pd.DataFrame:
-        feats = self.table("features")
-        out = self.table("outcomes")
-        return feats.merge(out[["call_id", self.label]], on="call_id", how="inner")
+        return _with_labels(self.table("features"), self.table("outcomes"), self.label)
+
+
+def _with_labels(features: pd.DataFrame, outcomes: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The labeled calls: features joined with their label."""
+    return features.merge(outcomes[["call_id", label]], on="call_id", how="inner")
 
 
 StepResult = tuple[dict[str, Any], dict[str, pd.DataFrame]]
@@ -734,27 +742,32 @@ def _step_train(ctx: _Context) -> StepResult:
 
 def _earlier_labeled(ctx: _Context) -> tuple[pd.DataFrame, list[str]]:
     """Labeled calls (features + label) of this loop's periods whose labels were recorded
-    before this period's, oldest first, and the names of those periods."""
+    before this period's, oldest first, and the names of those periods. With
+    ``max_training_rows`` only the newest periods that fill it are read."""
     steps = ctx.store.steps(ctx.model_name)
     labeled = steps[(steps["step"] == "label") & (steps["status"] == "done")]
     mine = labeled[labeled["period"] == ctx.period]
     if mine.empty:  # pragma: no cover - train runs after label
         return pd.DataFrame(), []
     before = labeled[labeled["finished_at"] < mine["finished_at"].iloc[0]]
-    frames, names = [], []
-    for period in before.sort_values("finished_at")["period"]:
+    cap = ctx.policy.max_training_rows
+    frames, names, n = [], [], 0
+    for period in before.sort_values("finished_at", ascending=False)["period"]:
+        if cap is not None and n >= cap:
+            break
         if not (ctx.store.has_table(ctx.model_name, period, "features")
                 and ctx.store.has_table(ctx.model_name, period, "outcomes")):
             continue
-        feats = ctx.store.read_table(ctx.model_name, period, "features")
         out = ctx.store.read_table(ctx.model_name, period, "outcomes")
         if ctx.label not in out.columns:
             continue
-        frames.append(feats.merge(out[["call_id", ctx.label]], on="call_id", how="inner"))
+        frames.append(_with_labels(ctx.store.read_table(ctx.model_name, period, "features"),
+                                   out, ctx.label))
         names.append(str(period))
+        n += len(frames[-1])
     if not frames:
         return pd.DataFrame(), []
-    return pd.concat(frames, ignore_index=True, sort=False), names
+    return pd.concat(frames[::-1], ignore_index=True, sort=False), names[::-1]
 
 
 def _step_promote(ctx: _Context) -> StepResult:
@@ -777,7 +790,7 @@ def _step_promote(ctx: _Context) -> StepResult:
              for role, v in roles.items()]
     pol = ctx.policy
     floor = pol.f1_threshold if pol.promote_min_f1 is None else pol.promote_min_f1
-    champ_f1 = float(cands[0].metrics.get("f1", math.nan))
+    champ_f1 = float(next(c for c in cands if c.role == "champion").metrics.get("f1", math.nan))
     if math.isfinite(champ_f1):  # a failing champion may be replaced by a less failing one
         floor = min(floor, champ_f1)
     winner = select_champion(cands, metric=pol.selection_metric,
