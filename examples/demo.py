@@ -34,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def _synthesise(out: Path, indices: list[int], seed: int, jobs: int) -> None:
         list(pool.map(_make, [(i, seed, str(out)) for i in indices]))
 
 
-def _cached(folder: Path, make: Any, meta: dict[str, Any]) -> Path:
+def _cached(folder: Path, make: Callable[[Path], None], meta: dict[str, Any]) -> Path:
     """``folder``, made by ``make(tmp)`` in a temporary sibling and renamed into place only
     when complete, so an interrupted run never leaves half a folder behind."""
     if (folder / ".complete").exists() and \
@@ -197,8 +198,9 @@ def main() -> None:
                     if e.groups is None or set(e.groups) <= set(groups)]
         skipped = [e.name for e in cqt.QUICKSTART_EXPERIMENTS if e not in runnable]
         # folds are grouped by agent: no more folds than the training part has agents
-        train_agents = parts.frames(ds)[0]["agent_id"].nunique()
-        trainer = cqt.XGBTrainer(n_estimators=100, cv_folds=max(2, min(4, train_agents)),
+        train_df, _, holdout_df = parts.frames(ds)
+        trainer = cqt.XGBTrainer(n_estimators=100,
+                                 cv_folds=max(2, min(4, train_df["agent_id"].nunique())),
                                  seed=args.seed)
         results = cqt.run_experiments(ds, runnable, data_split=parts, trainer=trainer,
                                       tracker=backend.experiments, seed=args.seed)
@@ -221,7 +223,6 @@ def main() -> None:
             lineage={**ds.lineage(), "run_name": best.run_name, "experiment": best.name},
             comment=f"best of {len(runnable)} experiments by test ROC AUC")
         backend.registry.set_alias(MODEL, info.version, "PRODUCTION")
-        train_df, _, holdout_df = parts.frames(ds)
         train_ids = set(train_df["call_id"])
         baseline = ok[ok["call_id"].isin(train_ids)].merge(
             outcomes[["call_id", LABEL]], on="call_id")
