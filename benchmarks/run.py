@@ -18,11 +18,11 @@ What it measures (all on the same audio, after one warm-up call each):
   built by tiling the fixture audio).
 
 Ratios against the peers are what count: absolute figures depend on the machine. The peers
-run single-threaded; callquality is timed with each torch thread count of ``--threads`` (the
-first is the headline, used for the ratios; the batch sizes and the two-hour call run with
-each). With more than one thread the chunks of a long call (and the batches of short calls)
-run side by side, one thread each; one thread is the like-for-like comparison with the
-single-threaded peers.
+run single-threaded; callquality is timed with each torch thread count of ``--threads``, and
+its speed-ups over the peers are given per thread count (the batch sizes and the two-hour call
+run with each too). With more than one thread the chunks of a long call (and the batches of
+short calls) run side by side, one thread each; one thread is the like-for-like comparison
+with the single-threaded peers.
 """
 
 from __future__ import annotations
@@ -211,18 +211,13 @@ def main() -> None:
     for t in threads:
         torch.set_num_threads(t)
         by_threads[str(t)] = dur / bench_ours(y, sr, args.device)
-    torch.set_num_threads(threads[0])
-    rtf: dict[str, float] = {"callquality": by_threads[str(threads[0])]}
+    peers: dict[str, float] = {}
     if not args.skip_peers:
-        rtf["opensmile_egemaps"] = dur / bench_opensmile(y, sr)
-        rtf["praat_parselmouth"] = dur / bench_praat(y, sr)
-        rtf["librosa_pyin"] = dur / bench_pyin(y, sr, args.pyin_seconds)
-    res["realtime_factor"] = rtf
-    res["callquality_by_threads"] = by_threads
-    res["speedup_vs"] = {k: rtf["callquality"] / v for k, v in rtf.items() if k != "callquality"}
-    res["speedup_vs_by_threads"] = {
-        t: {k: r / v for k, v in rtf.items() if k != "callquality"}
-        for t, r in by_threads.items()}
+        peers["opensmile_egemaps"] = dur / bench_opensmile(y, sr)
+        peers["praat_parselmouth"] = dur / bench_praat(y, sr)
+        peers["librosa_pyin"] = dur / bench_pyin(y, sr, args.pyin_seconds)
+    res["realtime_factor"] = {"callquality_by_threads": by_threads, **peers}
+    res["speedup_vs"] = {t: {k: r / v for k, v in peers.items()} for t, r in by_threads.items()}
     res["batch_size"] = bench_batches(args.device, threads)
     if not args.skip_memory:
         res["two_hour_call"] = bench_memory(2.0, args.device, threads)
