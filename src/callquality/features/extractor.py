@@ -223,7 +223,7 @@ class TorchExtractor:
         num_threads: CPU threads of the audio core. It runs that many units of work (batches
             of short calls, chunks of a long call) side by side, each on one torch thread,
             rather than splitting every small tensor operation over threads: on 2 cores,
-            a 10-minute call ran at 1266x real time with 2 against 903x with 1
+            a 10-minute call ran at 1167-1266x real time with 2 against 791-1139x with 1
             (benchmarks/run.py). The numbers do not depend on it. ``None`` (default): torch's
             setting (``torch.get_num_threads()``, normally the physical cores; set
             ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` when several processes share the
